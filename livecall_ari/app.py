@@ -1,0 +1,46 @@
+"""Wiring: the one place that builds LiveCall's objects from the settings and hands them down."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import peewee
+
+from livecall_ari import config
+from livecall_ari.gate.core import Decider, StaticDecider
+
+
+@dataclass
+class App:
+    """What a command needs: the settings, and the database opened on first use."""
+
+    settings: config.Settings
+    _db: peewee.Database | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_config(cls, path: Path | str | None = None) -> "App":
+        return cls(config.load(path))
+
+    def database(self) -> peewee.Database:
+        if self._db is None:
+            from livecall_ari.storage import open_database
+
+            self._db = open_database(self.settings.database_url())
+        return self._db
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    def decider(self) -> Decider:
+        """The decision the gate applies, as the settings choose it."""
+        gate = self.settings.gate
+        if gate.decider == "static":
+            return StaticDecider(frozenset(gate.block_numbers), gate.outside_line_prefix)
+        if gate.decider == "screening":
+            from livecall_ari.screening.services import build_decider
+
+            return build_decider(self)
+        raise config.ConfigError(f"[gate] decider: unknown decider {gate.decider!r} (use screening or static)")

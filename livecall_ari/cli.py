@@ -1,0 +1,71 @@
+"""The ``livecall`` command. Each capability contributes its commands from its own cli.py."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from livecall_ari import config
+from livecall_ari.app import App
+
+
+@click.group()
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Settings file (default: $LIVECALL_CONFIG, else the user's config dir).",
+)
+@click.pass_context
+def main(ctx: click.Context, config_path: Path | None) -> None:
+    """LiveCall: compliance-first call recording and outbound-call screening for Asterisk."""
+    try:
+        app = App.from_config(config_path)
+    except config.ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    ctx.obj = app
+    ctx.call_on_close(app.close)
+
+
+@main.command()
+@click.option("--force", is_flag=True, help="Regenerate secrets even if the file exists.")
+@click.pass_obj
+def init(app: App, force: bool) -> None:
+    """Write the settings file with freshly generated secrets (ARI password)."""
+    settings = app.settings
+    assert settings.path is not None
+    if settings.path.exists() and not force:
+        if config.ensure_secrets(settings):
+            settings.path.write_text(config.dump(settings))
+            click.echo(f"{settings.path}: added missing secrets")
+        else:
+            click.echo(f"{settings.path}: already initialised")
+    else:
+        settings.ari.password = config.generate_secret()
+        settings.path.parent.mkdir(parents=True, exist_ok=True)
+        settings.path.write_text(config.dump(settings))
+        click.echo(f"{settings.path}: written, with a new ARI password")
+    settings.path.chmod(0o600)
+    app.database()
+    click.echo(f"database: {settings.database_url()}")
+
+
+def _register() -> None:
+    from livecall_ari.asterisk.cli import commands as asterisk_commands
+    from livecall_ari.charges.cli import commands as charges_commands
+    from livecall_ari.gate.cli import commands as gate_commands
+    from livecall_ari.sandbox.cli import commands as sandbox_commands
+    from livecall_ari.screening.cli import commands as screening_commands
+
+    for group in (gate_commands, asterisk_commands, sandbox_commands, screening_commands, charges_commands):
+        for command in group:
+            main.add_command(command)
+
+
+_register()
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

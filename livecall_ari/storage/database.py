@@ -1,0 +1,38 @@
+"""Open the database named by a URL: ``sqlite:///path`` (embedded) or ``postgresql://...``.
+
+Models are declared without a database and bound to the one opened here, so nothing holds a
+module-level connection and tests open as many throwaway databases as they like.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import peewee
+from playhouse.db_url import connect
+
+# SQLite: WAL lets the CLI import lists while `livecall serve` reads them; a busy timeout makes
+# a briefly locked database wait instead of failing a call.
+_SQLITE_PRAGMAS = {
+    "journal_mode": "wal",
+    "synchronous": "normal",
+    "foreign_keys": 1,
+    "busy_timeout": 5000,
+}
+
+
+def open_database(url: str) -> peewee.Database:
+    """Connect to ``url``, create the SQLite file's folder if needed, bind every model, migrate."""
+    from livecall_ari.storage.migrations import all_models, migrate
+
+    if url.startswith("sqlite:///"):
+        path = url[len("sqlite:///"):]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        db: peewee.Database = peewee.SqliteDatabase(path, pragmas=_SQLITE_PRAGMAS, check_same_thread=False)
+    else:
+        db = connect(url)
+    db.connect(reuse_if_open=True)
+    db.bind(all_models())
+    migrate(db)
+    return db
