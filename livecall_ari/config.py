@@ -83,6 +83,9 @@ class AsteriskSettings:
     trunk: str = "livecall-trunk"
     # Context the generated agent phones dial from.
     agent_context: str = "livecall-agents"
+    # How `livecall doctor` runs an Asterisk CLI command (the command is appended as one
+    # argument). The sandbox's settings use "livecall sandbox rx".
+    rx_command: str = "asterisk -rx"
 
 
 @dataclass

@@ -1,7 +1,61 @@
-"""Command-line commands of this capability."""
+"""``livecall serve`` and ``livecall doctor``."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import signal
+import sys
+
 import click
 
-commands: list[click.Command] = []
+from livecall_ari.app import App
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper()),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+    # httpx logs every request URL at INFO; keep the decision lines readable.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+@click.command()
+@click.option("--log-level", default="info", type=click.Choice(["debug", "info", "warning", "error"]))
+@click.pass_obj
+def serve(app: App, log_level: str) -> None:
+    """Run the gate (ARI Stasis app and FastAGI server) until stopped."""
+    from livecall_ari.gate.plugin import run
+
+    _configure_logging(log_level)
+    if not app.settings.ari.password:
+        raise click.ClickException("no ARI password in the settings: run `livecall init` first")
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await run(app, stop)
+
+    asyncio.run(main())
+
+
+@click.command()
+@click.pass_obj
+def doctor(app: App) -> None:
+    """Check ARI, the modules and dialplan LiveCall needs, and the database."""
+    from livecall_ari.asterisk.doctor import run_checks
+
+    failed = 0
+    for check in asyncio.run(run_checks(app)):
+        mark = "ok  " if check.ok else ("warn" if check.warning else "FAIL")
+        click.echo(f"[{mark}] {check.name}: {check.detail}")
+        failed += 0 if check.ok or check.warning else 1
+    if failed:
+        raise click.ClickException(f"{failed} check(s) failed")
+
+
+commands: list[click.Command] = [serve, doctor]

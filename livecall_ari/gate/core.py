@@ -17,6 +17,10 @@ EMERGENCY_NUMBERS = frozenset({"999", "112"})
 
 PURPOSES = ("marketing", "service", "claims", "internal")
 
+# Dialplan contexts the generated extensions_livecall.conf defines and the entries continue into.
+CONTEXT_ALLOWED = "livecall-allowed"
+CONTEXT_BLOCKED = "livecall-blocked"
+
 
 @dataclass(frozen=True)
 class CallAttempt:

@@ -1,7 +1,79 @@
-"""Command-line commands of this capability."""
+"""``livecall sandbox up|down|status|restart|rx``: the real Asterisk to develop and test against."""
 
 from __future__ import annotations
 
+import json
+
 import click
 
-commands: list[click.Command] = []
+from livecall_ari.app import App
+from livecall_ari.sandbox.sandbox import PBX, PSTN, Sandbox, SandboxError
+
+
+@click.group()
+def sandbox() -> None:
+    """A real Asterisk 22 PBX and a simulated PSTN on loopback (needs root)."""
+
+
+def _sandbox(app: App) -> Sandbox:
+    return Sandbox(app.settings)
+
+
+@sandbox.command()
+@click.pass_obj
+def up(app: App) -> None:
+    """Build the chroot if needed, render the configuration, start both Asteriks."""
+    try:
+        _sandbox(app).up()
+    except SandboxError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo("sandbox: up")
+    _print_status(_sandbox(app).status())
+
+
+@sandbox.command()
+@click.pass_obj
+def down(app: App) -> None:
+    """Stop both Asterisks (the chroot stays cached)."""
+    _sandbox(app).down()
+    click.echo("sandbox: down")
+
+
+@sandbox.command()
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
+@click.pass_obj
+def status(app: App, as_json: bool) -> None:
+    """ARI URL, SIP addresses and the endpoints' credentials."""
+    info = _sandbox(app).status()
+    if as_json:
+        click.echo(json.dumps(info, indent=2))
+    else:
+        _print_status(info)
+
+
+@sandbox.command()
+@click.argument("command")
+@click.option("--pstn", is_flag=True, help="Run it on the simulated PSTN instead of the PBX.")
+@click.pass_obj
+def rx(app: App, command: str, pstn: bool) -> None:
+    """Run an Asterisk CLI command in the sandbox (like asterisk -rx)."""
+    try:
+        click.echo(_sandbox(app).rx(PSTN if pstn else PBX, command), nl=False)
+    except SandboxError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _print_status(info: dict[str, object]) -> None:
+    running = info["running"]
+    assert isinstance(running, dict)
+    click.echo(f"  pbx:  {'running' if running['pbx'] else 'stopped'}   pstn: {'running' if running['pstn'] else 'stopped'}")
+    click.echo(f"  ARI:  {info['ari_url']}/ari  (user {info['ari_user']}, password in the settings file)")
+    click.echo(f"  SIP:  udp {info['sip']}   simulated PSTN: udp {info['pstn']}")
+    endpoints = info["endpoints"]
+    assert isinstance(endpoints, list)
+    for e in endpoints:
+        click.echo(f"  endpoint {e['name']:<5} {e['label']:<18} user {e['username']}  password {e['password']}")
+    click.echo(f"  CDRs: {info['cdr_csv']}")
+
+
+commands: list[click.Command] = [sandbox]

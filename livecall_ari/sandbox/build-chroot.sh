@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Build (or reuse) the Debian sid chroot that holds the sandbox's Asterisk 22.
-# Usage: build-sandbox-chroot.sh DIR
+# Usage: build-chroot.sh DIR
 # Debian 12 has no asterisk package; sid has Asterisk 22. The chroot is built once into a
 # cache directory outside the repository and reused while its ready-marker is present and the
 # asterisk binary inside it still runs.
 set -euo pipefail
-dir=${1:?usage: build-sandbox-chroot.sh DIR}
+dir=${1:?usage: build-chroot.sh DIR}
 marker="$dir/.livecall-ready"
 mirror=${LIVECALL_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 

@@ -1,0 +1,134 @@
+"""Render LiveCall's Asterisk configuration from the Jinja templates in asterisk_conf/.
+
+One template per output file: ``asterisk_conf/NAME.conf.j2`` becomes ``NAME.conf`` (every name
+ends in ``_livecall``, so an admin's own files are never touched). An admin overrides a template
+by putting a file of the same name in their override directory. Rendering never writes outside
+the destination's ``*_livecall.conf`` files; the admin adds the ``#include`` lines it prints.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import jinja2
+
+from livecall_ari.config import Settings
+from livecall_ari.gate.core import CONTEXT_ALLOWED, CONTEXT_BLOCKED, EMERGENCY_NUMBERS
+
+TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "asterisk_conf"
+
+# Which stock file includes each generated one.
+INCLUDED_FROM = {
+    "extensions_livecall.conf": "extensions.conf",
+    "ari_livecall.conf": "ari.conf",
+    "cdr_custom_livecall.conf": "cdr_custom.conf",
+    "pjsip_livecall.conf": "pjsip.conf",
+}
+
+
+def dialplan_escape(value: object) -> str:
+    """Escape a value for use inside a dialplan application argument.
+
+    Asterisk splits arguments on ``,`` and treats ``;`` as a comment, ``|`` as a legacy
+    separator, ``\\`` as an escape and ``${``/``$[`` as expressions; a value from the settings
+    (an organisation's name, a caller ID) must reach the application as written.
+    """
+    text = str(value)
+    out = []
+    for ch in text:
+        if ch in "\\,;|$\"'()[]{}":
+            out.append("\\" + ch)
+        elif ch in "\r\n":
+            out.append(" ")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def environment(override_dir: Path | None = None, template_dir: Path = TEMPLATE_DIR) -> jinja2.Environment:
+    loaders: list[jinja2.BaseLoader] = []
+    if override_dir is not None:
+        loaders.append(jinja2.FileSystemLoader(str(override_dir)))
+    loaders.append(jinja2.FileSystemLoader(str(template_dir)))
+    env = jinja2.Environment(
+        loader=jinja2.ChoiceLoader(loaders),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,
+    )
+    env.filters["dialarg"] = dialplan_escape
+    return env
+
+
+def template_context(settings: Settings, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    context: dict[str, Any] = {
+        "settings": settings,
+        "contexts": {"allowed": CONTEXT_ALLOWED, "blocked": CONTEXT_BLOCKED},
+        "emergency_numbers": sorted(EMERGENCY_NUMBERS),
+    }
+    context.update(extra or {})
+    return context
+
+
+@dataclass(frozen=True)
+class RenderedFile:
+    name: str
+    text: str
+
+
+def render_all(
+    settings: Settings,
+    override_dir: Path | None = None,
+    template_dir: Path = TEMPLATE_DIR,
+    extra: Mapping[str, Any] | None = None,
+) -> list[RenderedFile]:
+    """Render every top-level ``*.conf.j2`` template."""
+    env = environment(override_dir, template_dir)
+    context = template_context(settings, extra)
+    names = sorted(p.name for p in template_dir.glob("*.conf.j2"))
+    return [RenderedFile(name[: -len(".j2")], env.get_template(name).render(context)) for name in names]
+
+
+def render_dir(base: str, subdir: str, settings: Settings, extra: Mapping[str, Any] | None = None) -> list[RenderedFile]:
+    """Render the templates of ``asterisk_conf/BASE/SUBDIR`` (the sandbox's own base files);
+    templates there may include others by their path under BASE."""
+    root = TEMPLATE_DIR / base
+    env = environment(None, root)
+    context = template_context(settings, extra)
+    return [
+        RenderedFile(p.name[: -len(".j2")], env.get_template(f"{subdir}/{p.name}").render(context))
+        for p in sorted((root / subdir).glob("*.j2"))
+    ]
+
+
+def diff(dest: Path, files: list[RenderedFile]) -> str:
+    chunks: list[str] = []
+    for f in files:
+        target = dest / f.name
+        old = target.read_text().splitlines(keepends=True) if target.exists() else []
+        chunks.extend(difflib.unified_diff(old, f.text.splitlines(keepends=True), str(target), str(target) + " (new)"))
+    return "".join(chunks)
+
+
+def write(dest: Path, files: list[RenderedFile]) -> list[Path]:
+    """Write the rendered files; refuse any name that is not ours."""
+    dest.mkdir(parents=True, exist_ok=True)
+    written = []
+    for f in files:
+        if not f.name.endswith("_livecall.conf"):
+            raise ValueError(f"refusing to write {f.name}: LiveCall only writes *_livecall.conf files")
+        target = dest / f.name
+        tmp = target.with_suffix(".conf.tmp")
+        tmp.write_text(f.text)
+        tmp.replace(target)
+        written.append(target)
+    return written
+
+
+def include_lines(files: list[RenderedFile]) -> list[str]:
+    return [f"{INCLUDED_FROM.get(f.name, '?')}: #include {f.name}" for f in files]

@@ -1,0 +1,70 @@
+"""Wiring of ``livecall serve``: the ARI application and the FastAGI server in one asyncio loop.
+
+Built here from the settings and nowhere else. The service decides and records; it is never in
+a call's media path, so stopping or crashing it leaves connected calls alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any, Coroutine
+
+from livecall_ari.app import App
+from livecall_ari.ari.client import AriClient
+from livecall_ari.fastagi.server import FastAgiServer
+from livecall_ari.gate.agi import GateAgiHandler
+from livecall_ari.gate.services import DatabaseRecorder, GateService
+from livecall_ari.gate.stasis import GateStasisApp
+
+log = logging.getLogger("livecall.serve")
+
+
+@dataclass
+class GateDependencies:
+    service: GateService
+    ari: AriClient
+    stasis: GateStasisApp
+    agi: FastAgiServer
+
+
+def build(app: App) -> GateDependencies:
+    s = app.settings
+    app.database()
+    service = GateService(app.decider(), DatabaseRecorder(), s.gate.outside_line_prefix)
+    ari = AriClient(s.ari.url, s.ari.user, s.ari.password, s.ari.app)
+    stasis = GateStasisApp(service, ari, s.gate.default_purpose, s.organisation.id)
+    agi_handler = GateAgiHandler(service, s.gate.default_purpose, s.organisation.id)
+    agi = FastAgiServer({"screen": agi_handler}, s.fastagi.host, s.fastagi.port)
+    return GateDependencies(service, ari, stasis, agi)
+
+
+async def _pump_events(deps: GateDependencies) -> None:
+    async for event in deps.ari.events():
+        try:
+            await deps.stasis.on_event(event)
+        except Exception:
+            log.exception("failed to handle ARI event %s", event.get("type"))
+
+
+async def run(app: App, stop: asyncio.Event) -> None:
+    deps = build(app)
+    await deps.agi.start()
+    log.info(json.dumps({"event": "fastagi_listening", "host": deps.agi.host, "port": deps.agi.port}))
+    tasks = [asyncio.create_task(_pump_events(deps), name="ari-events")]
+    tasks += [asyncio.create_task(t, name=n) for n, t in extra_tasks(app, stop)]
+    try:
+        await stop.wait()
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await deps.agi.close()
+        await deps.ari.aclose()
+
+
+def extra_tasks(app: App, stop: asyncio.Event) -> list[tuple[str, Coroutine[Any, Any, None]]]:
+    """Background work of other capabilities that runs inside ``livecall serve``."""
+    return []

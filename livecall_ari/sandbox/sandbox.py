@@ -1,0 +1,317 @@
+"""The sandbox: a real Asterisk 22 PBX and a simulated PSTN, in a Debian sid chroot, on loopback.
+
+Debian 12 has no asterisk package, so the chroot (built once into the cache directory by
+build-chroot.sh, then reused) holds sid's Asterisk 22. Two Asterisk processes run from it:
+
+- ``pbx``: LiveCall's generated configuration, three agents (1001-1003), a supervisor (2001),
+  a benchmark phone (1999) that bypasses the gate, ARI on 127.0.0.1, SIP on 127.0.0.1;
+- ``pstn``: the far end on 127.0.0.2 (PJSIP identifies by IP only, so the trunk's far end must
+  not share the agents' address); it answers any number after a short ring, records what it
+  hears under ``heard/`` and speaks a greeting.
+
+Asterisk is started with ``-U asterisk -G asterisk`` and its directories belong to the chroot's
+asterisk user: started as root it cannot read its own config. Endpoint passwords are generated
+on first use and kept in the sandbox's state file beside the chroot.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from livecall_ari.asterisk.render import RenderedFile, render_all, render_dir
+from livecall_ari.config import Settings
+from livecall_ari.sounds.build import build as build_sounds
+
+BUILD_SCRIPT = Path(__file__).with_name("build-chroot.sh")
+# Language-neutral: Playback() falls back to sounds/<name> when sounds/<lang>/<name> is absent.
+SOUNDS_DIR = "/usr/share/asterisk/sounds"
+
+
+class SandboxError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Instance:
+    name: str
+
+    @property
+    def etc_dir(self) -> str:
+        return f"/etc/livecall-sandbox/{self.name}"
+
+    @property
+    def run_dir(self) -> str:
+        return f"/run/livecall-sandbox/{self.name}"
+
+    @property
+    def spool_dir(self) -> str:
+        return f"/var/spool/livecall-sandbox/{self.name}"
+
+    @property
+    def log_dir(self) -> str:
+        return f"/var/log/livecall-sandbox/{self.name}"
+
+    @property
+    def lib_dir(self) -> str:
+        return f"/var/lib/livecall-sandbox/{self.name}"
+
+    @property
+    def conf(self) -> str:
+        return f"{self.etc_dir}/asterisk.conf"
+
+    def dirs(self) -> list[str]:
+        return [self.etc_dir, self.run_dir, self.spool_dir, self.log_dir, self.lib_dir,
+                f"{self.spool_dir}/recording", f"{self.spool_dir}/monitor", f"{self.spool_dir}/heard"]
+
+
+PBX = Instance("pbx")
+PSTN = Instance("pstn")
+PHONES = (
+    {"name": "1001", "label": "Agent 1001"},
+    {"name": "1002", "label": "Agent 1002"},
+    # Agent 1003 uses the FastAGI entry, to prove both entries reach the same decision.
+    {"name": "1003", "label": "Agent 1003", "set_var": ["LIVECALL_ENTRY=agi"]},
+    {"name": "2001", "label": "Supervisor 2001"},
+    # Sandbox only: dials the trunk without the gate, for the post-dial-delay baseline.
+    {"name": "1999", "label": "Benchmark direct", "context": "sandbox-direct"},
+)
+
+
+class Sandbox:
+    def __init__(self, settings: Settings, root: Path | None = None) -> None:
+        self.settings = settings
+        self.root = root or settings.sandbox_path()
+        self.state_file = self.root.parent / (self.root.name + ".state.json")
+
+    # -- state ------------------------------------------------------------------------------
+
+    def _state(self) -> dict[str, Any]:
+        if self.state_file.exists():
+            data: dict[str, Any] = json.loads(self.state_file.read_text())
+            return data
+        return {}
+
+    def _save_state(self, state: dict[str, Any]) -> None:
+        self.state_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.state_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state, indent=2, sort_keys=True))
+        tmp.chmod(0o600)
+        tmp.replace(self.state_file)
+
+    def phones(self) -> list[dict[str, Any]]:
+        state = self._state()
+        passwords: dict[str, str] = state.setdefault("passwords", {})
+        phones = []
+        for phone in PHONES:
+            password = passwords.setdefault(str(phone["name"]), secrets.token_urlsafe(12))
+            phones.append({"set_var": [], "context": "", **phone, "password": password})
+        self._save_state(state)
+        return phones
+
+    # -- paths ------------------------------------------------------------------------------
+
+    def path(self, inside: str) -> Path:
+        """A path inside the chroot, as seen from the host."""
+        return self.root / inside.lstrip("/")
+
+    def heard_dir(self) -> Path:
+        return self.path(PSTN.spool_dir) / "heard"
+
+    def cdr_csv(self) -> Path:
+        return self.path(PBX.log_dir) / "cdr-csv" / "Master.csv"
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def ensure_chroot(self) -> None:
+        result = subprocess.run(["bash", str(BUILD_SCRIPT), str(self.root)], text=True)
+        if result.returncode != 0:
+            raise SandboxError(f"could not build the sandbox chroot in {self.root} (see messages above)")
+
+    def _context(self, instance: Instance) -> dict[str, Any]:
+        sb = self.settings.sandbox
+        rtp = {"pbx": (10000, 14999), "pstn": (15000, 19999)}[instance.name]
+        return {
+            "sandbox": {
+                "name": f"livecall-sandbox-{instance.name}",
+                "etc_dir": instance.etc_dir,
+                "run_dir": instance.run_dir,
+                "spool_dir": instance.spool_dir,
+                "log_dir": instance.log_dir,
+                "lib_dir": instance.lib_dir,
+                "heard_dir": f"{instance.spool_dir}/heard",
+                "sip_port": sb.sip_port,
+                "http_port": sb.http_port,
+                "pstn_host": sb.pstn_host,
+                "pstn_ring_seconds": 1,
+                "rtp_start": rtp[0],
+                "rtp_end": rtp[1],
+                "accountcode": "SANDBOX",
+                "phones": self.phones(),
+            }
+        }
+
+    def render(self) -> dict[str, list[RenderedFile]]:
+        """Every file of each instance: the sandbox's base files, plus LiveCall's own for the PBX."""
+        pbx = render_dir("sandbox", "pbx", self.settings, self._context(PBX))
+        pbx += render_all(self.settings, extra=self._context(PBX))
+        pstn = render_dir("sandbox", "pstn", self.settings, self._context(PSTN))
+        return {"pbx": pbx, "pstn": pstn}
+
+    def _write_config(self) -> None:
+        uid, gid = self._asterisk_ids()
+        for instance in (PBX, PSTN):
+            for d in instance.dirs():
+                p = self.path(d)
+                p.mkdir(parents=True, exist_ok=True)
+                os.chown(p, uid, gid)
+        for name, files in self.render().items():
+            etc = self.path(Instance(name).etc_dir)
+            for old in etc.glob("*.conf"):
+                old.unlink()
+            for f in files:
+                target = etc / f.name
+                target.write_text(f.text)
+                target.chmod(0o640)
+                os.chown(target, uid, gid)
+        sounds = self.path(SOUNDS_DIR)
+        build_sounds(sounds)
+        for p in [sounds / "livecall", sounds / "livecall-sandbox"]:
+            for f in [p, *p.iterdir()]:
+                os.chown(f, uid, gid)
+
+    def _asterisk_ids(self) -> tuple[int, int]:
+        uid = gid = None
+        for line in self.path("/etc/passwd").read_text().splitlines():
+            fields = line.split(":")
+            if fields[0] == "asterisk":
+                uid, gid = int(fields[2]), int(fields[3])
+        if uid is None or gid is None:
+            raise SandboxError("the chroot has no asterisk user; remove it and run `livecall sandbox up` again")
+        return uid, gid
+
+    def _pid(self, instance: Instance) -> int | None:
+        pidfile = self.path(instance.run_dir) / "asterisk.pid"
+        try:
+            pid = int(pidfile.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        return pid
+
+    def rx(self, instance: Instance, command: str, timeout: float = 10) -> str:
+        """Run an Asterisk CLI command in an instance (``asterisk -rx``)."""
+        result = subprocess.run(
+            ["chroot", str(self.root), "/usr/sbin/asterisk", "-C", instance.conf, "-rx", command],
+            capture_output=True, text=True, timeout=timeout,
+        )
+        if result.returncode != 0:
+            raise SandboxError(f"{instance.name}: `{command}` failed: {result.stderr.strip() or result.stdout.strip()}")
+        return result.stdout
+
+    def _start(self, instance: Instance) -> None:
+        if self._pid(instance):
+            return
+        log = open(self.path(instance.log_dir) / "console.log", "ab")
+        subprocess.Popen(
+            ["chroot", str(self.root), "/usr/sbin/asterisk", "-f", "-U", "asterisk", "-G", "asterisk", "-C", instance.conf],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        log.close()
+
+    def _wait_booted(self, instance: Instance, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        last = ""
+        while time.monotonic() < deadline:
+            try:
+                self.rx(instance, "core waitfullybooted", timeout=timeout)
+                return
+            except (SandboxError, subprocess.TimeoutExpired) as exc:
+                last = str(exc)
+                time.sleep(0.2)
+        raise SandboxError(f"{instance.name} did not boot within {timeout:.0f} s: {last}; see {self.path(instance.log_dir)}")
+
+    def wait_ari(self, timeout: float = 30) -> None:
+        ari = self.settings.ari
+        deadline = time.monotonic() + timeout
+        last = ""
+        while time.monotonic() < deadline:
+            try:
+                r = httpx.get(f"{ari.url}/ari/asterisk/info", auth=(ari.user, ari.password), timeout=2)
+                if r.status_code == 200:
+                    return
+                last = f"{r.status_code} {r.text[:100]}"
+            except httpx.TransportError as exc:
+                last = repr(exc)
+            time.sleep(0.2)
+        raise SandboxError(f"ARI at {ari.url} not ready within {timeout:.0f} s: {last}")
+
+    def up(self) -> None:
+        if os.geteuid() != 0:
+            raise SandboxError("the sandbox needs root (it runs Asterisk in a chroot)")
+        if not self.settings.ari.password:
+            raise SandboxError("no ARI password in the settings: run `livecall init` first")
+        self.ensure_chroot()
+        self._write_config()
+        for instance in (PSTN, PBX):
+            if self._pid(instance):
+                self.rx(instance, "core reload")
+            else:
+                self._start(instance)
+        for instance in (PSTN, PBX):
+            self._wait_booted(instance)
+        self.wait_ari()
+
+    def down(self) -> None:
+        for instance in (PBX, PSTN):
+            pid = self._pid(instance)
+            if not pid:
+                continue
+            try:
+                self.rx(instance, "core stop now", timeout=5)
+            except (SandboxError, subprocess.TimeoutExpired):
+                pass
+            deadline = time.monotonic() + 10
+            while self._pid(instance) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            if self._pid(instance):
+                os.kill(pid, signal.SIGKILL)
+
+    def restart(self, instance: Instance = PBX) -> None:
+        """``core restart now``: the same process comes back in about a second."""
+        self.rx(instance, "core restart now")
+
+    def status(self) -> dict[str, Any]:
+        sb = self.settings.sandbox
+        return {
+            "chroot": str(self.root),
+            "running": {i.name: bool(self._pid(i)) for i in (PBX, PSTN)},
+            "ari_url": self.settings.ari.url,
+            "ari_user": self.settings.ari.user,
+            "sip": f"127.0.0.1:{sb.sip_port}",
+            "pstn": f"{sb.pstn_host}:{sb.sip_port}",
+            "endpoints": [
+                {"name": p["name"], "label": p["label"], "username": p["name"], "password": p["password"]}
+                for p in self.phones()
+            ],
+            "cdr_csv": str(self.cdr_csv()),
+            "heard_dir": str(self.heard_dir()),
+            "recordings_dir": str(self.path(PBX.spool_dir) / "monitor"),
+        }
+
+    def remove(self) -> None:
+        self.down()
+        shutil.rmtree(self.root, ignore_errors=True)

@@ -1,0 +1,1 @@
+"""Prompts: the sounds LiveCall plays, made reproducibly from text."""

@@ -1,0 +1,67 @@
+"""Build the prompt files from sounds/prompts.toml with espeak-ng and sox.
+
+Each prompt becomes ``DEST/<folder>/<name>.ulaw`` and ``.alaw`` (8 kHz, mono): a G.711 channel
+plays one of them without transcoding. A prompt is rebuilt only when its text changes (the text's
+hash is kept beside it), so building is cheap once done.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import tempfile
+import tomllib
+from pathlib import Path
+
+PROMPTS_FILE = Path(__file__).resolve().parents[2] / "sounds" / "prompts.toml"
+FORMATS = {"ulaw": "mu-law", "alaw": "a-law"}
+
+
+class SoundsError(Exception):
+    pass
+
+
+def load_prompts(path: Path = PROMPTS_FILE) -> dict[str, dict[str, str]]:
+    data = tomllib.loads(path.read_text())
+    return {folder: {str(k): str(v) for k, v in items.items()} for folder, items in data.items()}
+
+
+def convert(source: Path, dest_stem: Path) -> None:
+    """Convert any audio file sox reads into the G.711 files Asterisk plays."""
+    for ext, encoding in FORMATS.items():
+        out = dest_stem.with_suffix("." + ext)
+        cmd = ["sox", str(source), "-r", "8000", "-c", "1", "-e", encoding, "-t", "raw", str(out)]
+        result = subprocess.run(cmd, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise SoundsError(f"sox could not convert {source}: {result.stderr.strip()}")
+
+
+def speak(text: str, dest_stem: Path) -> None:
+    if shutil.which("espeak-ng") is None or shutil.which("sox") is None:
+        raise SoundsError("building prompts needs espeak-ng and sox (apt-get install espeak-ng sox)")
+    with tempfile.TemporaryDirectory() as tmp:
+        wav = Path(tmp) / "speech.wav"
+        result = subprocess.run(["espeak-ng", "-v", "en-gb", "-s", "160", "-w", str(wav), text], capture_output=True, text=True)
+        if result.returncode != 0:
+            raise SoundsError(f"espeak-ng failed: {result.stderr.strip()}")
+        convert(wav, dest_stem)
+
+
+def build(dest: Path, prompts_file: Path = PROMPTS_FILE) -> list[Path]:
+    """Build every prompt under ``dest``; returns the files (re)built now."""
+    built: list[Path] = []
+    for folder, prompts in load_prompts(prompts_file).items():
+        (dest / folder).mkdir(parents=True, exist_ok=True)
+        for name, text in prompts.items():
+            stem = dest / folder / name
+            digest = hashlib.sha256(text.encode()).hexdigest()
+            marker = stem.with_suffix(".text-sha256")
+            if marker.exists() and marker.read_text() == digest and all(
+                stem.with_suffix("." + ext).exists() for ext in FORMATS
+            ):
+                continue
+            speak(text, stem)
+            marker.write_text(digest)
+            built.append(stem)
+    return built
