@@ -1,0 +1,51 @@
+"""Fixtures for the tests against the real Asterisk sandbox.
+
+The sandbox is brought up by the test command (scripts/test) before pytest starts. When it is
+not running, these tests are skipped on a developer's machine with the reason, and fail in CI
+(CI=true): a sandbox that cannot start must never turn into a green run.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from tests.integration.harness import SandboxInfo, Service
+
+
+@pytest.fixture(scope="session")
+def sandbox() -> SandboxInfo:
+    try:
+        info = SandboxInfo.load()
+    except AssertionError as exc:
+        info = None
+        why = str(exc)
+    else:
+        why = "" if info.running else f"sandbox not running: {info.data['running']}"
+    if info is None or not info.running:
+        message = f"the Asterisk sandbox is not up ({why}); run `livecall sandbox up` (scripts/test does)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return info
+
+
+@pytest.fixture
+def make_service(sandbox: SandboxInfo) -> Iterator[object]:
+    """Start `livecall serve` with extra settings (environment overrides) and a fresh database."""
+    started: list[Service] = []
+
+    def make(**env: str) -> Service:
+        db = Path(tempfile.mkdtemp(prefix="livecall-db-")) / "livecall.db"
+        full = {"LIVECALL_DATABASE_URL": f"sqlite:///{db}", **env}
+        service = Service(full, db).start()
+        started.append(service)
+        return service
+
+    yield make
+    for service in started:
+        service.stop()
