@@ -58,4 +58,30 @@ def doctor(app: App) -> None:
         raise click.ClickException(f"{failed} check(s) failed")
 
 
-commands: list[click.Command] = [serve, doctor]
+@click.command()
+@click.option("--limit", default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON lines.")
+@click.pass_obj
+def decisions(app: App, limit: int, as_json: bool) -> None:
+    """The most recent gate decisions, newest last."""
+    import json
+
+    from livecall_ari.gate.models import GateDecision
+
+    app.database()
+    rows = list(GateDecision.select().order_by(GateDecision.id.desc()).limit(limit))[::-1]
+    if not rows:
+        click.echo("no decisions recorded yet")
+    for r in rows:
+        if as_json:
+            click.echo(json.dumps({
+                "call_id": r.call_id, "agent": r.agent, "number": r.number, "purpose": r.purpose,
+                "decision": r.decision, "reasons": [x for x in r.reasons.split(",") if x],
+                "evidence": json.loads(r.evidence), "entry": r.entry, "decided_at": str(r.decided_at),
+            }))
+        else:
+            why = f"  ({r.reasons})" if r.reasons else ""
+            click.echo(f"{str(r.decided_at)[:19]}  agent {r.agent:<5} {r.purpose:<9} {r.number:<16} {r.decision.upper()}{why}")
+
+
+commands: list[click.Command] = [serve, doctor, decisions]

@@ -55,7 +55,7 @@ class Decider(Protocol):
 
 def strip_prefix(dialled: str, outside_line_prefix: str) -> str:
     """Drop the PBX's outside-line prefix (often 9) from what the agent dialled."""
-    if outside_line_prefix and dialled.startswith(outside_line_prefix) and len(dialled) > len(outside_line_prefix) + 3:
+    if outside_line_prefix and dialled.startswith(outside_line_prefix) and len(dialled) >= len(outside_line_prefix) + 3:
         return dialled[len(outside_line_prefix):]
     return dialled
 

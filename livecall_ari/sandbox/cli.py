@@ -63,6 +63,28 @@ def rx(app: App, command: str, pstn: bool) -> None:
         raise click.ClickException(str(exc)) from None
 
 
+@sandbox.command("call")
+@click.argument("number")
+@click.option("--agent", default="1001", show_default=True, help="The desk phone that dials.")
+@click.option("--hold", default=3.0, show_default=True, help="Seconds to stay on an answered call.")
+@click.pass_obj
+def call_(app: App, number: str, agent: str, hold: float) -> None:
+    """Dial NUMBER from one of the sandbox's desk phones (with sipp) and say what happened."""
+    from livecall_ari.sandbox.sipp import start_call
+
+    box = _sandbox(app)
+    password = next((p["password"] for p in box.phones() if p["name"] == agent), None)
+    if password is None:
+        raise click.ClickException(f"no sandbox phone {agent!r}")
+    result = start_call(number, agent, password, hold_ms=int(hold * 1000)).wait()
+    if result.answered:
+        click.echo(f"{agent} -> {number}: answered, held {hold:g} s, hung up")
+    elif result.refused_cause is not None:
+        click.echo(f"{agent} -> {number}: refused (Q.850 cause {result.refused_cause}) after the spoken reason")
+    else:
+        raise click.ClickException(f"{agent} -> {number}: failed: {result.errors.strip()[-300:]}")
+
+
 def _print_status(info: dict[str, object]) -> None:
     running = info["running"]
     assert isinstance(running, dict)

@@ -79,7 +79,8 @@ PBX = Instance("pbx")
 PSTN = Instance("pstn")
 PHONES = (
     {"name": "1001", "label": "Agent 1001"},
-    {"name": "1002", "label": "Agent 1002"},
+    # Agent 1002 makes service calls (not direct marketing): the endpoint sets the purpose.
+    {"name": "1002", "label": "Agent 1002", "set_var": ["LIVECALL_PURPOSE=service"]},
     # Agent 1003 uses the FastAGI entry, to prove both entries reach the same decision.
     {"name": "1003", "label": "Agent 1003", "set_var": ["LIVECALL_ENTRY=agi"]},
     {"name": "2001", "label": "Supervisor 2001"},

@@ -3,10 +3,8 @@ sandbox's files. Everything here drives real processes; nothing is faked."""
 
 from __future__ import annotations
 
-import csv
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -18,10 +16,11 @@ from typing import Any
 
 import httpx
 
+from livecall_ari.sandbox import sipp
+from livecall_ari.sandbox.sipp import SippCall, SippResult
 from tests.conftest import until
 
 ROOT = Path(__file__).resolve().parents[2]
-SIPP_DIR = ROOT / "tests" / "sipp"
 LIVECALL = [sys.executable, "-m", "livecall_ari.cli"]
 
 
@@ -66,69 +65,8 @@ class SandboxInfo:
         return livecall("sandbox", "rx", command).stdout
 
 
-@dataclass
-class SippResult:
-    returncode: int
-    rtt: list[dict[str, str]]
-    messages: str
-    errors: str
-    elapsed: float
-
-    def rtd(self, name: str) -> list[float]:
-        return [float(r["response_time_ms"]) for r in self.rtt if r.get("rtd_no") == name]
-
-
-@dataclass
-class SippCall:
-    """A running sipp process (an agent's phone)."""
-
-    proc: subprocess.Popen[str]
-    workdir: Path
-    started: float
-
-    def wait(self, timeout: float = 60) -> SippResult:
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        rtt: list[dict[str, str]] = []
-        for f in self.workdir.glob("*_rtt.csv"):
-            rows = [line for line in f.read_text().splitlines() if line.strip()]
-            rtt += list(csv.DictReader(rows, delimiter=";"))
-        msgs = "".join(f.read_text(errors="replace") for f in self.workdir.glob("*messages*"))
-        errs = "".join(f.read_text(errors="replace") for f in [*self.workdir.glob("*errors*"), self.workdir / "sipp-stderr.txt"])
-        out = SippResult(self.proc.returncode, rtt, msgs, errs, time.monotonic() - self.started)
-        shutil.rmtree(self.workdir, ignore_errors=True)
-        return out
-
-
-def start_call(
-    sandbox: SandboxInfo,
-    number: str,
-    *,
-    agent: str = "1001",
-    scenario: str = "agent_call_answered.xml",
-    hold_ms: int = 1000,
-    calls: int = 1,
-    concurrent: int = 1,
-    rate: float | None = None,
-    timeout: int = 30,
-) -> SippCall:
-    workdir = Path(tempfile.mkdtemp(prefix="sipp-"))
-    (workdir / "agent.csv").write_text(f"SEQUENTIAL\n{agent};\n")
-    cmd = [
-        "sipp", "127.0.0.1:5060", "-sf", str(SIPP_DIR / scenario), "-inf", str(workdir / "agent.csv"),
-        "-s", number, "-au", agent, "-ap", sandbox.password(agent), "-i", "127.0.0.1", "-p", "0",
-        "-mi", "127.0.0.1", "-m", str(calls), "-l", str(concurrent), "-d", str(hold_ms),
-        "-timeout", str(timeout), "-timeout_error", "-trace_err", "-trace_msg", "-trace_rtt", "-rtt_freq", "1",
-        "-nostdin", "-max_recv_loops", "100",
-    ]
-    if rate is not None:
-        cmd += ["-r", str(rate)]
-    with open(workdir / "sipp-stderr.txt", "w") as stderr:
-        proc = subprocess.Popen(cmd, cwd=workdir, stdout=subprocess.DEVNULL, stderr=stderr, text=True)
-    return SippCall(proc, workdir, time.monotonic())
+def start_call(sandbox: SandboxInfo, number: str, *, agent: str = "1001", **kwargs: Any) -> SippCall:
+    return sipp.start_call(number, agent, sandbox.password(agent), **kwargs)
 
 
 def call(sandbox: SandboxInfo, number: str, **kwargs: Any) -> SippResult:

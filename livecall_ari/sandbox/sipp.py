@@ -1,0 +1,101 @@
+"""Place calls as one of the sandbox's desk phones, with sipp (digest auth).
+
+The scenarios are files under tests/sipp/ (agent_call_answered.xml, agent_call_refused.xml);
+the demo, the benchmarks and the integration tests all place their calls through here.
+"""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+SCENARIO_DIR = Path(__file__).resolve().parents[2] / "tests" / "sipp"
+
+
+@dataclass
+class SippResult:
+    returncode: int
+    rtt: list[dict[str, str]]
+    messages: str
+    errors: str
+    elapsed: float
+
+    def rtd(self, name: str) -> list[float]:
+        """Response times (ms) of the scenario's timer ``name`` (``setup``: INVITE to first 18x)."""
+        return [float(r["response_time_ms"]) for r in self.rtt if r.get("rtd_no") == name]
+
+    @property
+    def answered(self) -> bool:
+        return "SIP/2.0 200 OK" in self.messages and "CSeq: 2 INVITE" in self.messages
+
+    @property
+    def refused_cause(self) -> int | None:
+        for line in self.messages.splitlines():
+            if line.startswith("Reason: Q.850;cause="):
+                return int(line.split("=", 1)[1].strip())
+        return None
+
+
+@dataclass
+class SippCall:
+    """A running sipp process."""
+
+    proc: subprocess.Popen[str]
+    workdir: Path
+    started: float
+
+    def wait(self, timeout: float = 120) -> SippResult:
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        rtt: list[dict[str, str]] = []
+        for f in self.workdir.glob("*_rtt.csv"):
+            rows = [line for line in f.read_text().splitlines() if line.strip()]
+            rtt += list(csv.DictReader(rows, delimiter=";"))
+        msgs = "".join(f.read_text(errors="replace") for f in self.workdir.glob("*messages*"))
+        errs = "".join(
+            f.read_text(errors="replace") for f in [*self.workdir.glob("*errors*"), self.workdir / "sipp-stderr.txt"]
+        )
+        result = SippResult(self.proc.returncode, rtt, msgs, errs, time.monotonic() - self.started)
+        shutil.rmtree(self.workdir, ignore_errors=True)
+        return result
+
+
+def start_call(
+    number: str,
+    agent: str,
+    password: str,
+    *,
+    scenario: str = "agent_call_answered.xml",
+    hold_ms: int = 1000,
+    calls: int = 1,
+    concurrent: int = 1,
+    rate: float | None = None,
+    timeout: int = 30,
+    pbx: str = "127.0.0.1:5060",
+    trace_messages: bool = True,
+) -> SippCall:
+    if shutil.which("sipp") is None:
+        raise FileNotFoundError("sipp is not installed (apt-get install sip-tester)")
+    workdir = Path(tempfile.mkdtemp(prefix="livecall-sipp-"))
+    (workdir / "agent.csv").write_text(f"SEQUENTIAL\n{agent};\n")
+    cmd = [
+        "sipp", pbx, "-sf", str(SCENARIO_DIR / scenario), "-inf", str(workdir / "agent.csv"),
+        "-s", number, "-au", agent, "-ap", password, "-i", "127.0.0.1", "-p", "0", "-mi", "127.0.0.1",
+        "-m", str(calls), "-l", str(concurrent), "-d", str(hold_ms),
+        "-timeout", str(timeout), "-timeout_error", "-trace_err", "-trace_rtt", "-rtt_freq", "1", "-nostdin",
+    ]
+    if trace_messages:
+        cmd.append("-trace_msg")
+    if rate is not None:
+        cmd += ["-r", str(rate)]
+    with open(workdir / "sipp-stderr.txt", "w") as stderr:
+        proc = subprocess.Popen(cmd, cwd=workdir, stdout=subprocess.DEVNULL, stderr=stderr, text=True)
+    return SippCall(proc, workdir, time.monotonic())
