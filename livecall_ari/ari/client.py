@@ -10,6 +10,12 @@ only what LiveCall needs, and its behaviour around restarts is explicit:
   backoff (0.1 s doubling to 2 s) whenever the websocket drops, and yields a synthetic
   ``{"type": "LiveCallConnected"}`` event after each (re)connection so callers can log it.
 
+REST calls go over the event websocket itself when Asterisk supports it (ARI REST over
+WebSocket, Asterisk 20.14/21.9/22.4 and later), which is probed once per connection: on the
+loopback sandbox a request costs about 0.1 ms that way against about 1.5 ms through httpx, and
+that difference is most of the post-dial delay the gate adds. Otherwise, and whenever the
+websocket is down, they go over HTTP.
+
 Every REST path used is listed in :data:`ROUTES`; a test checks them against Asterisk's own
 ``/ari/api-docs/*.json``.
 """
@@ -17,13 +23,14 @@ Every REST path used is listed in :data:`ROUTES`; a test checks them against Ast
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 from typing import Any, AsyncIterator, Mapping
 from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
 import httpx
-from websockets.asyncio.client import connect
+from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus, WebSocketException
 
 log = logging.getLogger("livecall.ari")
@@ -76,7 +83,12 @@ class AriClient:
         self._user = user
         self._password = password
         self._retry_for = retry_for
+        self._timeout = timeout
         self._http = httpx.AsyncClient(auth=(user, password), timeout=timeout, transport=transport)
+        # The event websocket, while it is up and carries REST requests.
+        self._ws: ClientConnection | None = None
+        self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._ids = itertools.count(1)
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -99,6 +111,8 @@ class AriClient:
         """Call a route from :data:`ROUTES`; returns the decoded JSON body (or None)."""
         method, template = ROUTES[route]
         path = template.format(**{k: quote(v, safe="") for k, v in (path_args or {}).items()})
+        if self._ws is not None:
+            return await self._ws_call(self._ws, method, path, params, body)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._retry_for
         delay = 0.1
@@ -117,6 +131,46 @@ class AriClient:
                     return response.json() if response.content else None
             await asyncio.sleep(delay)
             delay = min(delay * 2, 2.0)
+
+    async def _ws_call(
+        self, ws: ClientConnection, method: str, path: str, params: Mapping[str, Any] | None, body: Any
+    ) -> Any:
+        request_id = f"lc-{next(self._ids)}"
+        uri = path.lstrip("/") + ("?" + urlencode(params) if params else "")
+        message: dict[str, Any] = {"type": "RESTRequest", "request_id": request_id, "method": method, "uri": uri}
+        if body is not None:
+            message["content_type"] = "application/json"
+            message["message_body"] = json.dumps(body)
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._pending[request_id] = future
+        try:
+            await ws.send(json.dumps(message))
+            response = await asyncio.wait_for(future, self._timeout)
+        except (WebSocketException, asyncio.TimeoutError) as exc:
+            raise AriUnavailable(f"{method} {path} over the websocket: {exc!r}") from None
+        finally:
+            self._pending.pop(request_id, None)
+        status = int(response.get("status_code", 500))
+        text = response.get("message_body") or ""
+        if status >= 400:
+            raise AriError(status, _message_text(text))
+        return json.loads(text) if text else None
+
+    async def _probe_ws_rest(self, ws: ClientConnection) -> tuple[bool, list[dict[str, Any]]]:
+        """Does this Asterisk answer REST over the websocket? Events read meanwhile are kept."""
+        await ws.send(json.dumps({"type": "RESTRequest", "request_id": "lc-probe", "method": "GET", "uri": "asterisk/ping"}))
+        early: list[dict[str, Any]] = []
+        try:
+            async with asyncio.timeout(1.0):
+                while True:
+                    event = _decode(await ws.recv())
+                    if event is None:
+                        continue
+                    if event.get("type") == "RESTResponse" and event.get("request_id") == "lc-probe":
+                        return int(event.get("status_code", 0)) == 200, early
+                    early.append(event)
+        except asyncio.TimeoutError:
+            return False, early
 
     async def continue_in_dialplan(self, channel_id: str, context: str = "", extension: str = "", priority: int = 0) -> None:
         """Leave Stasis; with no context/extension/priority, at the dialplan's next priority."""
@@ -145,30 +199,54 @@ class AriClient:
             try:
                 async with connect(self.events_url(), open_timeout=5, ping_interval=5, ping_timeout=5) as ws:
                     delay = 0.1
-                    yield {"type": "LiveCallConnected", "application": self.app}
+                    rest_over_ws, early = await self._probe_ws_rest(ws)
+                    self._ws = ws if rest_over_ws else None
+                    yield {"type": "LiveCallConnected", "application": self.app, "rest_over_websocket": rest_over_ws}
+                    for event in early:
+                        yield event
                     async for message in ws:
-                        try:
-                            event = json.loads(message)
-                        except ValueError:
-                            log.warning("ignoring an ARI message that is not JSON")
+                        event = _decode(message)
+                        if event is None:
                             continue
-                        if isinstance(event, dict):
-                            yield event
+                        if event.get("type") == "RESTResponse":
+                            future = self._pending.get(str(event.get("request_id")))
+                            if future is not None and not future.done():
+                                future.set_result(event)
+                            continue
+                        yield event
             except (OSError, asyncio.TimeoutError, WebSocketException) as exc:
                 if isinstance(exc, InvalidStatus) and exc.response.status_code == 401:
                     log.error("ARI refused our credentials (401); check [ari] user/password")
                 else:
                     log.debug("ARI websocket unavailable: %r", exc)
+            finally:
+                self._ws = None
+                for future in self._pending.values():
+                    if not future.done():
+                        future.set_exception(AriUnavailable("the ARI websocket closed"))
             log.info(json.dumps({"event": "ari_disconnected", "retry_in_s": delay}))
             await asyncio.sleep(delay)
             delay = min(delay * 2, 2.0)
 
 
-def _message(response: httpx.Response) -> str:
+def _decode(message: str | bytes) -> dict[str, Any] | None:
     try:
-        data = response.json()
+        event = json.loads(message)
     except ValueError:
-        return response.text[:200]
+        log.warning("ignoring an ARI message that is not JSON")
+        return None
+    return event if isinstance(event, dict) else None
+
+
+def _message_text(text: str) -> str:
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return text[:200]
     if isinstance(data, dict) and "message" in data:
         return str(data["message"])
-    return response.text[:200]
+    return text[:200]
+
+
+def _message(response: httpx.Response) -> str:
+    return _message_text(response.text)

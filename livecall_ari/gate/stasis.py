@@ -12,7 +12,7 @@ import asyncio
 import json
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Coroutine, Protocol
 
 from livecall_ari.gate.core import CONTEXT_ALLOWED, CONTEXT_BLOCKED, CallAttempt, Decision, prompts_for
 from livecall_ari.gate.services import GateService
@@ -39,14 +39,20 @@ class GateStasisApp:
     async def on_event(self, event: dict[str, Any]) -> None:
         match event:
             case {"type": "StasisStart", "args": ["screen", dialled, purpose, agent, caller_id], "channel": channel}:
-                task = asyncio.create_task(self.screen(channel["id"], dialled, purpose, agent, caller_id))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
+                self._spawn(self.screen(channel["id"], dialled, purpose, agent, caller_id))
             case {"type": "StasisStart", "args": args, "channel": channel}:
                 log.warning("StasisStart with unexpected args %r on %s; leaving it to the dialplan", args, channel.get("name"))
-                await self.channels.continue_in_dialplan(channel["id"])
+                self._spawn(self.channels.continue_in_dialplan(channel["id"]))
             case {"type": "LiveCallConnected"}:
-                log.info(json.dumps({"event": "ari_connected", "application": event.get("application")}))
+                log.info(json.dumps({"event": "ari_connected", "application": event.get("application"),
+                                     "rest_over_websocket": event.get("rest_over_websocket")}))
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        # Handlers run as tasks: REST replies arrive on the event stream this dispatcher is
+        # reading, so awaiting one here would wait for itself.
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def screen(self, channel_id: str, dialled: str, purpose: str, agent: str, caller_id: str) -> None:
         attempt = CallAttempt(

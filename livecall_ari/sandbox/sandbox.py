@@ -154,7 +154,7 @@ class Sandbox:
                 "sip_port": sb.sip_port,
                 "http_port": sb.http_port,
                 "pstn_host": sb.pstn_host,
-                "pstn_ring_seconds": 1,
+                "pstn_ring_seconds": 0.3,
                 "rtp_start": rtp[0],
                 "rtp_end": rtp[1],
                 "accountcode": "SANDBOX",

@@ -7,6 +7,8 @@ the demo, the benchmarks and the integration tests all place their calls through
 from __future__ import annotations
 
 import csv
+import datetime as dt
+import re
 import shutil
 import subprocess
 import tempfile
@@ -28,6 +30,19 @@ class SippResult:
     def rtd(self, name: str) -> list[float]:
         """Response times (ms) of the scenario's timer ``name`` (``setup``: INVITE to first 18x)."""
         return [float(r["response_time_ms"]) for r in self.rtt if r.get("rtd_no") == name]
+
+    def post_dial_delays_ms(self) -> list[float]:
+        """Per call, from sending the authenticated INVITE (CSeq 2) to receiving its first 18x,
+        from the microsecond timestamps of sipp's message trace (-trace_msg)."""
+        sent: dict[str, dt.datetime] = {}
+        delays: dict[str, float] = {}
+        for stamp, direction, body in _trace_blocks(self.messages):
+            call_id = _header(body, "Call-ID")
+            if direction == "sent" and body.startswith("INVITE ") and _header(body, "CSeq") == "2 INVITE":
+                sent[call_id] = stamp
+            elif direction == "received" and re.match(r"SIP/2\.0 18\d", body) and call_id in sent and call_id not in delays:
+                delays[call_id] = (stamp - sent[call_id]).total_seconds() * 1000
+        return list(delays.values())
 
     @property
     def answered(self) -> bool:
@@ -99,3 +114,24 @@ def start_call(
     with open(workdir / "sipp-stderr.txt", "w") as stderr:
         proc = subprocess.Popen(cmd, cwd=workdir, stdout=subprocess.DEVNULL, stderr=stderr, text=True)
     return SippCall(proc, workdir, time.monotonic())
+
+
+_BLOCK = re.compile(r"^-{20,} (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+)\n(\w+) message (sent|received)[^\n]*\n+", re.M)
+
+
+def _trace_blocks(text: str) -> list[tuple[dt.datetime, str, str]]:
+    """Split sipp's -trace_msg file into (timestamp, "sent"/"received", message)."""
+    blocks = []
+    matches = list(_BLOCK.finditer(text))
+    for m, nxt in zip(matches, [*matches[1:], None]):
+        body = text[m.end(): nxt.start() if nxt else len(text)].strip()
+        blocks.append((dt.datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S.%f"), m.group(3), body))
+    return blocks
+
+
+def _header(message: str, name: str) -> str:
+    for line in message.splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key.strip().lower() == name.lower():
+            return value.strip()
+    return ""
