@@ -39,8 +39,9 @@ def default_sandbox_dir() -> Path:
 class OrganisationSettings:
     id: str = "default"
     name: str = "Example Trading Ltd"
-    # The number presented to called parties; PECR reg 21(A1) wants one that can be called back.
-    caller_id: str = "+441632960000"
+    # The number presented to called parties (E.164). PECR reg 21(A1) wants one that can be
+    # called back; until it is set, screening blocks marketing calls for `caller_id`.
+    caller_id: str = ""
 
 
 @dataclass
@@ -97,6 +98,41 @@ class SandboxSettings:
 
 
 @dataclass
+class ScreeningSettings:
+    # The UK nation whose bank holidays stop marketing calls: England, Wales, Scotland or
+    # Northern Ireland.
+    nation: str = "England"
+    # Permitted hours for marketing calls: days (mon..sun, ranges like mon-fri) and [start, end).
+    calling_days: list[str] = field(default_factory=lambda: ["mon-fri"])
+    calling_start: str = "09:00"
+    calling_end: str = "17:00"
+    timezone: str = "Europe/London"
+    # Marketing calls are blocked when the newest TPS/CTPS snapshot is older than this.
+    max_list_age_days: int = 28
+    # An import with more malformed lines than this is refused whole.
+    max_bad_lines: int = 100
+    # Where the TPS/CTPS list files live; empty means "lists" in the data directory.
+    lists_dir: str = ""
+
+
+@dataclass
+class ChargesSettings:
+    # Zone of the times in Master.csv: Asterisk writes the server's local time unless cdr.conf
+    # has usegmtime=yes (then write "UTC" here). LiveCall's own cdr_custom record is zone-free.
+    cdr_timezone: str = "Europe/London"
+    # The CDR file `livecall serve` follows as it grows; empty: do not follow any.
+    cdr_file: str = "/var/log/asterisk/cdr-csv/Master.csv"
+    # Tariff (TOML); empty means the tariff shipped with LiveCall.
+    tariff_file: str = ""
+    # Account of a CDR whose accountcode is empty.
+    default_account: str = "default"
+    # Plan of a statement unless --plan says otherwise: "daily" or "monthly".
+    default_plan: str = "daily"
+    # Dialled numbers of at most this many digits (not starting 0 or +) are internal extensions.
+    internal_max_digits: int = 6
+
+
+@dataclass
 class Settings:
     path: Path | None = None
     data_dir: str = ""
@@ -107,6 +143,8 @@ class Settings:
     gate: GateSettings = field(default_factory=GateSettings)
     asterisk: AsteriskSettings = field(default_factory=AsteriskSettings)
     sandbox: SandboxSettings = field(default_factory=SandboxSettings)
+    screening: ScreeningSettings = field(default_factory=ScreeningSettings)
+    charges: ChargesSettings = field(default_factory=ChargesSettings)
 
     def data_path(self) -> Path:
         return Path(self.data_dir) if self.data_dir else default_data_dir()
@@ -122,7 +160,7 @@ class ConfigError(Exception):
     """A settings file or variable that cannot be used; the message says which and why."""
 
 
-_SECTIONS = ("organisation", "database", "ari", "fastagi", "gate", "asterisk", "sandbox")
+_SECTIONS = ("organisation", "database", "ari", "fastagi", "gate", "asterisk", "sandbox", "screening", "charges")
 
 
 def _coerce(value: Any, typ: Any, where: str) -> Any:

@@ -207,9 +207,13 @@ class Sandbox:
             pid = int(pidfile.read_text().strip())
         except (OSError, ValueError):
             return None
+        # A pid file left by a machine restart or a killed run may name a recycled pid: it is
+        # ours only if that process is Asterisk started with this instance's config.
         try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            return None
+        if not cmdline or not cmdline[0].endswith(b"asterisk") or instance.conf.encode() not in cmdline:
             return None
         return pid
 

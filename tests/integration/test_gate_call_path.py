@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from livecall_ari.config import load
 from tests.conftest import until
 from tests.integration.harness import SandboxInfo, call, start_call
 
@@ -41,7 +42,7 @@ def test_allowed_call_is_decided_reaches_the_pstn_and_is_answered(sandbox: Sandb
     assert (row["decision"], row["agent"], row["dialled"], row["purpose"], row["entry"]) == (
         "allow", "1001", ALLOWED, "marketing", "stasis"
     )
-    assert row["caller_id"] == "+441632960000"
+    assert row["caller_id"] == (load().organisation.caller_id or "anonymous")
     # The far end answered and recorded what it heard for about as long as the call was up.
     [heard] = until(lambda: _heard_files(sandbox, ALLOWED) - before, what="the PSTN's recording")
     until(lambda: heard.stat().st_size > 44, what="audio in the PSTN's recording")

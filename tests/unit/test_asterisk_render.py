@@ -44,6 +44,7 @@ def test_organisation_values_are_escaped_in_the_dialplan(settings) -> None:  # t
     settings.organisation.caller_id = "+441632960000,evil;x"
     text = {f.name: f.text for f in render_all(settings)}["extensions_livecall.conf"]
     assert "+441632960000\\,evil\\;x" in text
+    assert "+441632960000,evil" not in text
 
 
 @given(st.text())
