@@ -205,15 +205,15 @@ class AriClient:
                     for event in early:
                         yield event
                     async for message in ws:
-                        event = _decode(message)
-                        if event is None:
+                        decoded = _decode(message)
+                        if decoded is None:
                             continue
-                        if event.get("type") == "RESTResponse":
-                            future = self._pending.get(str(event.get("request_id")))
+                        if decoded.get("type") == "RESTResponse":
+                            future = self._pending.get(str(decoded.get("request_id")))
                             if future is not None and not future.done():
-                                future.set_result(event)
+                                future.set_result(decoded)
                             continue
-                        yield event
+                        yield decoded
             except (OSError, asyncio.TimeoutError, WebSocketException) as exc:
                 if isinstance(exc, InvalidStatus) and exc.response.status_code == 401:
                     log.error("ARI refused our credentials (401); check [ari] user/password")

@@ -69,7 +69,7 @@ def decisions(app: App, limit: int, as_json: bool) -> None:
     from livecall_ari.gate.models import GateDecision
 
     app.database()
-    rows = list(GateDecision.select().order_by(GateDecision.id.desc()).limit(limit))[::-1]
+    rows = list(GateDecision.select().order_by(GateDecision.decided_at.desc(), GateDecision.call_id.desc()).limit(limit))[::-1]
     if not rows:
         click.echo("no decisions recorded yet")
     for r in rows:

@@ -187,9 +187,9 @@ class Sandbox:
                 os.chown(target, uid, gid)
         sounds = self.path(SOUNDS_DIR)
         build_sounds(sounds)
-        for p in [sounds / "livecall", sounds / "livecall-sandbox"]:
-            for f in [p, *p.iterdir()]:
-                os.chown(f, uid, gid)
+        for folder in [sounds / "livecall", sounds / "livecall-sandbox"]:
+            for path in [folder, *folder.iterdir()]:
+                os.chown(path, uid, gid)
 
     def _asterisk_ids(self) -> tuple[int, int]:
         uid = gid = None
