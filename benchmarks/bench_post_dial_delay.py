@@ -42,11 +42,14 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[k]
 
 
+PBX = "127.0.0.1:5060"
+
+
 def run(agent: str, password: str, calls: int, concurrent: int) -> list[float]:
     rate = None if concurrent == 1 else float(concurrent)
     result = start_call(
         NUMBER, agent, password, hold_ms=700 if concurrent > 1 else 50, calls=calls, concurrent=concurrent,
-        rate=rate, timeout=60, trace_messages=True,
+        rate=rate, timeout=60, trace_messages=True, pbx=PBX,
     ).wait(timeout=600)
     if result.returncode != 0:
         sys.exit(f"sipp failed for agent {agent}: {result.errors[-500:]}")
@@ -67,6 +70,8 @@ def main() -> None:
     status = json.loads(subprocess.run([sys.executable, "-m", "livecall_ari.cli", "sandbox", "status", "--json"],
                                        capture_output=True, text=True, check=True).stdout)
     passwords = {e["name"]: e["password"] for e in status["endpoints"]}
+    global PBX
+    PBX = status["sip"]
     db = Path(tempfile.mkdtemp(prefix="bench-pdd-")) / "livecall.db"
     env = {**os.environ, "LIVECALL_DATABASE_URL": f"sqlite:///{db}"}
     serve = subprocess.Popen([sys.executable, "-m", "livecall_ari.cli", "serve", "--log-level", "warning"], env=env)

@@ -95,6 +95,9 @@ class SandboxSettings:
     sip_port: int = 5060
     http_port: int = 8088
     pstn_host: str = "127.0.0.2"
+    # RTP ports: the PBX uses rtp_start..+4999, the simulated PSTN the next 5000. A second
+    # sandbox on the same machine needs other ports, another pstn_host and another dir.
+    rtp_start: int = 10000
 
 
 @dataclass

@@ -76,7 +76,7 @@ def call_(app: App, number: str, agent: str, hold: float) -> None:
     password = next((p["password"] for p in box.phones() if p["name"] == agent), None)
     if password is None:
         raise click.ClickException(f"no sandbox phone {agent!r}")
-    result = start_call(number, agent, password, hold_ms=int(hold * 1000)).wait()
+    result = start_call(number, agent, password, hold_ms=int(hold * 1000), pbx=f"127.0.0.1:{app.settings.sandbox.sip_port}").wait()
     if result.answered:
         click.echo(f"{agent} -> {number}: answered, held {hold:g} s, hung up")
     elif result.refused_cause is not None:

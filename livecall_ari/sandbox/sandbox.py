@@ -141,7 +141,8 @@ class Sandbox:
 
     def _context(self, instance: Instance) -> dict[str, Any]:
         sb = self.settings.sandbox
-        rtp = {"pbx": (10000, 14999), "pstn": (15000, 19999)}[instance.name]
+        base = sb.rtp_start + (0 if instance.name == "pbx" else 5000)
+        rtp = (base, base + 4999)
         return {
             "sandbox": {
                 "name": f"livecall-sandbox-{instance.name}",

@@ -35,9 +35,12 @@ def _capabilities() -> list[ModuleType]:
     # Imported here, not at module level, so a capability's models can import this module.
     from livecall_ari.charges import models as charges
     from livecall_ari.gate import models as gate
+    from livecall_ari.protection import models as protection
+    from livecall_ari.recording import models as recording
     from livecall_ari.screening import models as screening
+    from livecall_ari.supervision import models as supervision
 
-    return [gate, screening, charges]
+    return [gate, screening, charges, recording, supervision, protection]
 
 
 def all_models() -> list[type[peewee.Model]]:

@@ -66,7 +66,7 @@ class SandboxInfo:
 
 
 def start_call(sandbox: SandboxInfo, number: str, *, agent: str = "1001", **kwargs: Any) -> SippCall:
-    return sipp.start_call(number, agent, sandbox.password(agent), **kwargs)
+    return sipp.start_call(number, agent, sandbox.password(agent), pbx=sandbox.data["sip"], **kwargs)
 
 
 def call(sandbox: SandboxInfo, number: str, **kwargs: Any) -> SippResult:
