@@ -34,7 +34,7 @@ def main(ctx: click.Context, config_path: Path | None) -> None:
 @click.option("--force", is_flag=True, help="Regenerate secrets even if the file exists.")
 @click.pass_obj
 def init(app: App, force: bool) -> None:
-    """Write the settings file with freshly generated secrets (ARI password)."""
+    """Write the settings file with freshly generated secrets (ARI password, API token)."""
     settings = app.settings
     assert settings.path is not None
     if settings.path.exists() and not force:
@@ -45,6 +45,7 @@ def init(app: App, force: bool) -> None:
             click.echo(f"{settings.path}: already initialised")
     else:
         settings.ari.password = config.generate_secret()
+        settings.web.api_token = config.generate_secret()
         settings.path.parent.mkdir(parents=True, exist_ok=True)
         settings.path.write_text(config.dump(settings))
         click.echo(f"{settings.path}: written, with a new ARI password")

@@ -54,7 +54,9 @@ async def run(app: App, stop: asyncio.Event) -> None:
     await deps.agi.start()
     log.info(json.dumps({"event": "fastagi_listening", "host": deps.agi.host, "port": deps.agi.port}))
     tasks = [asyncio.create_task(_pump_events(deps), name="ari-events")]
-    tasks += [asyncio.create_task(t, name=n) for n, t in extra_tasks(app, stop)]
+    tasks += [asyncio.create_task(t, name=n) for n, t in extra_tasks(app, stop, deps)]
+    for task in tasks:
+        task.add_done_callback(_report_failure)
     try:
         await stop.wait()
     finally:
@@ -65,6 +67,17 @@ async def run(app: App, stop: asyncio.Event) -> None:
         await deps.ari.aclose()
 
 
-def extra_tasks(app: App, stop: asyncio.Event) -> list[tuple[str, Coroutine[Any, Any, None]]]:
+def _report_failure(task: "asyncio.Task[None]") -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("background task %s failed", task.get_name(), exc_info=task.exception())
+
+
+def extra_tasks(app: App, stop: asyncio.Event, deps: GateDependencies) -> list[tuple[str, Coroutine[Any, Any, None]]]:
     """Background work of other capabilities that runs inside ``livecall serve``."""
-    return []
+    tasks: list[tuple[str, Coroutine[Any, Any, None]]] = []
+    if app.settings.web.enabled:
+        from livecall_ari.web.server import serve_web
+        from livecall_ari.web.app import WebDependencies
+
+        tasks.append(("web", serve_web(WebDependencies(app, services={"ari": deps.ari}))))
+    return tasks
