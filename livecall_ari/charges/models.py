@@ -1,10 +1,63 @@
-"""Database models of this capability (filled in by its issue)."""
+"""What charges stores: every CDR once, and how far each CDR file has been read.
+
+A record's identity (account, start second and :meth:`CdrRecord.key`, a 64-bit hash of its
+uniqueid, channels, number and times) is unique: a record read twice (the same file imported
+again, a rotated copy, a re-run after a crash) is ignored by the database itself. ``cdr_files`` remembers, per file, the byte offset and line number up to which records
+are committed; it is written in the same transaction as the records, so the two never disagree.
+Times are UTC epoch seconds; the number is stored classified (E.164, class, country).
+"""
 
 from __future__ import annotations
 
 import peewee
 
-from livecall_ari.storage.migrations import Migration
+from livecall_ari.storage.migrations import Migration, create_tables
 
-MODELS: list[type[peewee.Model]] = []
-MIGRATIONS: list[Migration] = []
+
+class CdrRow(peewee.Model):
+    """One CDR: what rating needs as columns, and the line exactly as Asterisk wrote it."""
+
+    id = peewee.AutoField()
+    account = peewee.CharField()  # accountcode, or the configured default account when empty
+    start_utc = peewee.BigIntegerField()
+    record_key = peewee.BigIntegerField()  # CdrRecord.key(): unique with account and start
+    end_utc = peewee.BigIntegerField()
+    duration = peewee.IntegerField()
+    billsec = peewee.IntegerField()
+    number = peewee.CharField()  # dst as E.164, or the extension as dialled
+    number_class = peewee.CharField()
+    country = peewee.CharField(default="")
+    uniqueid = peewee.CharField(default="")
+    call_id = peewee.CharField(default="")  # LiveCall's call id (its cdr_custom record only)
+    cdr_line = peewee.TextField()  # the CSV line as read: every other field, for explaining a charge
+    source = peewee.TextField(default="")  # the file the record was first read from
+    line_no = peewee.IntegerField(default=0)
+
+    class Meta:
+        table_name = "cdr_records"
+        # One index does both jobs: refuses a record already stored, and finds an account's
+        # calls in time order. Rows arrive in time order, so it grows at its right edge.
+        indexes = ((("account", "start_utc", "record_key"), True),)
+
+
+class CdrFile(peewee.Model):
+    path = peewee.TextField(primary_key=True)  # resolved path
+    head_hash = peewee.CharField()  # hash of the first line: tells a new file from the old one
+    offset = peewee.BigIntegerField()  # bytes committed
+    line_no = peewee.BigIntegerField()  # lines committed
+    records = peewee.BigIntegerField(default=0)  # records read from this file (new or not)
+    bad_lines = peewee.BigIntegerField(default=0)
+    updated_at = peewee.DateTimeField()  # UTC
+
+    class Meta:
+        table_name = "cdr_files"
+
+
+# Column order of the bulk insert (store.py builds tuples in this order).
+INSERT_COLUMNS = (
+    "account", "start_utc", "record_key", "end_utc", "duration", "billsec", "number",
+    "number_class", "country", "uniqueid", "call_id", "cdr_line", "source", "line_no",
+)  # fmt: skip
+
+MODELS: list[type[peewee.Model]] = [CdrRow, CdrFile]
+MIGRATIONS = [Migration("charges-0001-cdrs", create_tables(CdrRow, CdrFile))]

@@ -1,0 +1,149 @@
+"""Charges, wired: builds the parser, classifier and tariff from the settings, imports and
+follows CDR files, and reads an account's calls back for rating."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import datetime as dt
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Iterator
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import peewee
+
+from livecall_ari.charges.cdr import LocalTimes
+from livecall_ari.charges.classify import NumberClassifier
+from livecall_ari.charges.models import CdrRow
+from livecall_ari.charges.rating import Call, Rater, Statement, statement_window
+from livecall_ari.charges.store import BadLine, CdrFollower, CdrIngest, Checkpoint, IngestResult, import_file
+from livecall_ari.charges.tariff import PLANS, Tariff, load_tariff
+from livecall_ari.config import ConfigError
+
+if TYPE_CHECKING:
+    from livecall_ari.app import App
+
+log = logging.getLogger("livecall.charges")
+
+
+def cdr_ingest(app: App) -> CdrIngest:
+    """How this installation's CDR lines become rows (zone, classifier, default account)."""
+    charges = app.settings.charges
+    try:
+        zone = ZoneInfo(charges.cdr_timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"[charges] cdr_timezone: unknown time zone {charges.cdr_timezone!r}") from None
+    classifier = NumberClassifier(app.settings.gate.outside_line_prefix, charges.internal_max_digits)
+    return CdrIngest(LocalTimes(zone), classifier, charges.default_account or "default")
+
+
+def tariff(app: App) -> Tariff:
+    return load_tariff(app.settings.charges.tariff_file or None)
+
+
+def plan_or_default(app: App, plan: str | None) -> str:
+    chosen = plan or app.settings.charges.default_plan
+    if chosen not in PLANS:
+        raise ConfigError(f"[charges] default_plan: unknown plan {chosen!r} (use {' or '.join(PLANS)})")
+    return chosen
+
+
+def import_cdrs(
+    app: App,
+    path: Path,
+    *,
+    restart: bool = False,
+    on_bad: Callable[[BadLine], None] | None = None,
+    before_commit: Callable[[Checkpoint], None] | None = None,
+    batch_size: int | None = None,
+) -> IngestResult:
+    ingest = cdr_ingest(app)
+    if batch_size:
+        ingest.batch_size = batch_size
+    return import_file(app.database(), path, ingest, restart=restart, on_bad=on_bad, before_commit=before_commit)
+
+
+def account_calls(db: peewee.Database, account: str, start_utc: int, end_utc: int) -> Iterator[Call]:
+    """An account's calls with start in [start_utc, end_utc), in start order, streamed (as
+    plain tuples in :class:`Call`'s order, which the rater takes as they are)."""
+    table = CdrRow._meta.table_name
+    p = db.param
+    cursor = db.execute_sql(  # type: ignore[no-untyped-call]
+        f"SELECT start_utc, number, number_class, country, billsec, uniqueid FROM {table} "
+        f"WHERE account = {p} AND start_utc >= {p} AND start_utc < {p} ORDER BY start_utc, record_key",
+        (account, start_utc, end_utc),
+    )
+    return iter(cursor)
+
+
+def accounts(db: peewee.Database) -> list[str]:
+    table = CdrRow._meta.table_name
+    cursor = db.execute_sql(f"SELECT DISTINCT account FROM {table} ORDER BY account")  # type: ignore[no-untyped-call]
+    return [str(row[0]) for row in cursor]
+
+
+def account_statement(
+    app: App,
+    account: str,
+    first_day: dt.date,
+    last_day: dt.date,
+    plan: str | None = None,
+    *,
+    keep_lines: bool = True,
+    rate_with: Tariff | None = None,
+) -> Statement:
+    """The account's statement for [first_day, last_day] (inclusive, Europe/London days)."""
+    chosen = plan_or_default(app, plan)
+    rater = Rater(rate_with or tariff(app), chosen, first_day, last_day, account, keep_lines)
+    start, end = statement_window(chosen, first_day, last_day)
+    rater.add_all(account_calls(app.database(), account, start, end))
+    return rater.statement()
+
+
+async def follow_cdrs(app: App, path: Path, stop: asyncio.Event, poll_interval: float = 1.0) -> None:
+    """Import the CDR file at ``path`` as it grows, until ``stop`` is set; for ``livecall serve``.
+
+    Reads run on one worker thread (with its own database connection), so the event loop never
+    waits on the disk. Each poll imports the lines appended since the last one, exactly once,
+    through rotation and truncation (see :class:`CdrFollower`); bad lines are logged with file
+    and line number. A missing file is waited for.
+    """
+    executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="livecall-cdr")
+    loop = asyncio.get_running_loop()
+    db = app.database()
+
+    def report(bad: BadLine) -> None:
+        log.warning("bad CDR line skipped: %s", bad)
+
+    follower = CdrFollower(db, path, cdr_ingest(app), on_bad=report)
+
+    def poll() -> int:
+        return sum(r.inserted for r in follower.poll())
+
+    def finish() -> None:
+        follower.close()
+        if not db.is_closed():
+            db.close()  # this thread's connection
+
+    log.info("following CDRs in %s", path)
+    try:
+        while not stop.is_set():
+            try:
+                inserted = await loop.run_in_executor(executor, poll)
+                if inserted:
+                    log.info("%s: %d new CDRs", path, inserted)
+            except Exception:
+                log.exception("%s: reading CDRs failed; retrying", path)
+            try:
+                await asyncio.wait_for(stop.wait(), poll_interval)
+            except TimeoutError:
+                pass
+        # One last read, so a record written just before the stop is not left for next time.
+        try:
+            await loop.run_in_executor(executor, poll)
+        except Exception:
+            log.exception("%s: reading CDRs failed", path)
+    finally:
+        await loop.run_in_executor(executor, finish)
+        executor.shutdown(wait=True)

@@ -1,0 +1,344 @@
+"""Reading CDR files into the database exactly once: the I/O half of ingesting CDRs.
+
+Exactly once rests on two things committed together, batch by batch, in one transaction:
+the records (a unique ``record_key`` makes the database ignore a record it already has) and
+the file's checkpoint (byte offset and line number read so far). So:
+
+* importing the same file twice: the second run resumes at the checkpoint (or, with
+  ``restart``, re-reads and every record is ignored as a duplicate);
+* a crash in the middle: the open transaction is rolled back, the checkpoint still names the
+  last committed batch, and a re-run starts there;
+* a rotated or truncated file: a new first line means a new file, read from its start; the
+  rotated copy, if imported too, adds nothing already there.
+
+Only whole lines are read: a last line without its newline is still being written (or was cut
+short) and is left for the next read, and said so. Each bad line is reported with file and line
+number and skipped; it never stops the import.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO, Callable, Iterator
+
+import peewee
+
+from livecall_ari.charges.cdr import CdrFieldError, LocalTimes, parse_fields
+from livecall_ari.charges.classify import NumberClassifier
+from livecall_ari.charges.models import INSERT_COLUMNS, CdrFile, CdrRow
+
+BATCH_SIZE = 5000
+KEEP_BAD = 100  # bad lines kept in a result (all are counted, and all are reported as they come)
+
+
+@dataclass(frozen=True)
+class BadLine:
+    path: str
+    line_no: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line_no}: {self.message}"
+
+
+@dataclass
+class IngestResult:
+    path: str
+    resumed_at_line: int = 0
+    lines: int = 0  # lines read this time
+    records: int = 0  # good records among them
+    inserted: int = 0  # records new to the database
+    bad_count: int = 0
+    bad: list[BadLine] = field(default_factory=list)
+    incomplete_line: bool = False  # a last line without newline was left for later
+    offset: int = 0
+    line_no: int = 0
+
+    @property
+    def duplicates(self) -> int:
+        return self.records - self.inserted
+
+
+@dataclass
+class CdrIngest:
+    """How CDR lines become rows: the zone of their times, the number classifier, the account
+    of a CDR without accountcode, and the batch size of a transaction."""
+
+    times: LocalTimes
+    classifier: NumberClassifier
+    default_account: str = "default"
+    batch_size: int = BATCH_SIZE
+
+    def row(self, fields: list[str], raw: str, source: str, line_no: int) -> tuple[object, ...]:
+        r = parse_fields(fields, self.times)
+        number, number_class, country = self.classifier.classify(r.dst)
+        return (
+            r.accountcode or self.default_account, r.start, r.key(), r.end, r.duration, r.billsec,
+            number, str(number_class), country, r.uniqueid, r.call_id, raw, source, line_no,
+        )  # fmt: skip
+
+
+class _OneLine:
+    """Feeds one line at a time to a csv reader, so a stray quote spoils only its own line."""
+
+    def __init__(self) -> None:
+        self.line: str | None = None
+
+    def __iter__(self) -> Iterator[str]:
+        return self
+
+    def __next__(self) -> str:
+        line = self.line
+        if line is None:
+            raise StopIteration
+        self.line = None
+        return line
+
+
+def head_hash(first_line: bytes) -> str:
+    """Identity of a CDR file: the hash of its first whole line ("" while it has none)."""
+    if not first_line.endswith(b"\n"):
+        return ""
+    return hashlib.blake2b(first_line, digest_size=16).hexdigest()
+
+
+def read_head(f: BinaryIO) -> str:
+    """The head hash of an open file, read without moving its position."""
+    here = f.tell()
+    f.seek(0)
+    first = f.readline(65536)
+    f.seek(here)
+    return head_hash(first)
+
+
+_INSERT_SQL = (
+    f"INSERT OR IGNORE INTO {CdrRow._meta.table_name} ({', '.join(INSERT_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in INSERT_COLUMNS)})"
+)
+
+
+def _insert(db: peewee.Database, rows: list[tuple[object, ...]]) -> int:
+    """Insert what is new; the number inserted (duplicates of record_key are ignored)."""
+    if not rows:
+        return 0
+    if isinstance(db, peewee.SqliteDatabase):
+        cursor = db.cursor()  # type: ignore[no-untyped-call]
+        cursor.executemany(_INSERT_SQL, rows)
+        return int(cursor.rowcount)
+    fields = [getattr(CdrRow, name) for name in INSERT_COLUMNS]
+    return int(CdrRow.insert_many(rows, fields=fields).on_conflict_ignore().as_rowcount().execute())
+
+
+@dataclass
+class Checkpoint:
+    path: str
+    head: str = ""
+    offset: int = 0
+    line_no: int = 0
+    records: int = 0
+    bad_lines: int = 0
+
+    @classmethod
+    def load(cls, db: peewee.Database, path: str) -> "Checkpoint | None":
+        with db.bind_ctx([CdrFile]):
+            row = CdrFile.get_or_none(CdrFile.path == path)
+        if row is None:
+            return None
+        return cls(path, row.head_hash, int(row.offset), int(row.line_no), int(row.records), int(row.bad_lines))
+
+    def save(self, db: peewee.Database) -> None:
+        values = {
+            "head_hash": self.head,
+            "offset": self.offset,
+            "line_no": self.line_no,
+            "records": self.records,
+            "bad_lines": self.bad_lines,
+            "updated_at": dt.datetime.now(dt.timezone.utc),
+        }
+        with db.bind_ctx([CdrFile]):
+            CdrFile.insert(path=self.path, **values).on_conflict(
+                conflict_target=[CdrFile.path], update={getattr(CdrFile, k): v for k, v in values.items()}
+            ).execute()
+
+
+def ingest_from(
+    db: peewee.Database,
+    f: BinaryIO,
+    checkpoint: Checkpoint,
+    ingest: CdrIngest,
+    *,
+    on_bad: Callable[[BadLine], None] | None = None,
+    before_commit: Callable[[Checkpoint], None] | None = None,
+) -> IngestResult:
+    """Read whole lines from ``f`` at ``checkpoint.offset`` to its end, committing each batch
+    of records together with the advanced checkpoint (updated in place).
+
+    ``before_commit`` runs inside each batch's transaction, after the inserts: tests use it
+    to kill the process at the worst moment.
+    """
+    source = checkpoint.path
+    result = IngestResult(source, resumed_at_line=checkpoint.line_no)
+    feed = _OneLine()
+    reader = csv.reader(feed, strict=True)
+    offset, line_no = checkpoint.offset, checkpoint.line_no
+    records = bad_lines = 0
+    rows: list[tuple[object, ...]] = []
+    row = ingest.row
+    batch = ingest.batch_size
+
+    def commit() -> None:
+        nonlocal records, bad_lines
+        with db.atomic():
+            result.inserted += _insert(db, rows)
+            checkpoint.offset, checkpoint.line_no = offset, line_no
+            checkpoint.records += records
+            checkpoint.bad_lines += bad_lines
+            checkpoint.save(db)
+            if before_commit is not None:
+                before_commit(checkpoint)
+        result.records += records
+        records = bad_lines = 0
+        rows.clear()
+
+    def bad(message: str) -> None:
+        nonlocal bad_lines
+        bad_lines += 1
+        result.bad_count += 1
+        report = BadLine(source, line_no, message)
+        if len(result.bad) < KEEP_BAD:
+            result.bad.append(report)
+        if on_bad is not None:
+            on_bad(report)
+
+    f.seek(offset)
+    for raw in f:
+        if not raw.endswith(b"\n"):
+            result.incomplete_line = True
+            break
+        if line_no == 0:
+            checkpoint.head = head_hash(raw)
+        offset += len(raw)
+        line_no += 1
+        result.lines += 1
+        feed.line = text = raw.decode("utf-8", "replace")
+        try:
+            fields = next(reader)
+        except csv.Error as exc:
+            bad(f"not a CSV line: {exc}")
+            continue
+        except StopIteration:  # pragma: no cover - the feed always has the line
+            continue
+        if not fields:
+            bad("empty line")
+            continue
+        try:
+            rows.append(row(fields, text.rstrip("\r\n"), source, line_no))
+        except CdrFieldError as exc:
+            bad(str(exc))
+            continue
+        records += 1
+        if len(rows) >= batch:
+            commit()
+    if rows or records or bad_lines or offset != checkpoint.offset or line_no != checkpoint.line_no:
+        commit()
+    result.offset, result.line_no = offset, line_no
+    return result
+
+
+def import_file(
+    db: peewee.Database,
+    path: Path,
+    ingest: CdrIngest,
+    *,
+    restart: bool = False,
+    on_bad: Callable[[BadLine], None] | None = None,
+    before_commit: Callable[[Checkpoint], None] | None = None,
+) -> IngestResult:
+    """Import a CDR file, resuming where the last import of this file stopped (unless
+    ``restart``); what was already imported, from this or any file, is not imported again."""
+    key = str(path.resolve())
+    with open(path, "rb") as f:
+        head = read_head(f)
+        saved = Checkpoint.load(db, key)
+        size = os.fstat(f.fileno()).st_size
+        if saved is not None and not restart and saved.head == head and head and saved.offset <= size:
+            checkpoint = saved
+        else:
+            checkpoint = Checkpoint(key, head)
+        return ingest_from(db, f, checkpoint, ingest, on_bad=on_bad, before_commit=before_commit)
+
+
+class CdrFollower:
+    """Follows a CDR file as Asterisk appends to it, through rotation and truncation.
+
+    Each :meth:`poll` reads the new whole lines. When the path names a different file
+    (logrotate's rename), the old file is first read to its end; when the file's first line
+    changes (truncated, or rewritten in place), it is read again from the start.
+    """
+
+    def __init__(
+        self,
+        db: peewee.Database,
+        path: Path,
+        ingest: CdrIngest,
+        on_bad: Callable[[BadLine], None] | None = None,
+    ) -> None:
+        self.db = db
+        self.path = path
+        self.ingest = ingest
+        self.on_bad = on_bad
+        self._f: BinaryIO | None = None
+        self._checkpoint: Checkpoint | None = None
+
+    def _open(self) -> bool:
+        try:
+            f = open(self.path, "rb")
+        except FileNotFoundError:
+            return False
+        key = str(self.path.resolve())
+        head = read_head(f)
+        saved = Checkpoint.load(self.db, key)
+        size = os.fstat(f.fileno()).st_size
+        if saved is not None and saved.head == head and head and saved.offset <= size:
+            self._checkpoint = saved
+        else:
+            self._checkpoint = Checkpoint(key, head)
+        self._f = f
+        return True
+
+    def _read(self) -> IngestResult:
+        assert self._f is not None and self._checkpoint is not None
+        return ingest_from(self.db, self._f, self._checkpoint, self.ingest, on_bad=self.on_bad)
+
+    def poll(self) -> list[IngestResult]:
+        """Import what was appended since the last poll; the results of each file read."""
+        if self._f is None and not self._open():
+            return []
+        assert self._f is not None and self._checkpoint is not None
+        results = [self._read()]
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return results  # rotated away and not yet recreated: keep the old file
+        mine = os.fstat(self._f.fileno())
+        if (st.st_ino, st.st_dev) != (mine.st_ino, mine.st_dev):
+            results.append(self._read())  # lines written before the rename
+            self.close()
+            if self._open():
+                results.append(self._read())
+            return results
+        head = read_head(self._f)
+        if mine.st_size < self._checkpoint.offset or (self._checkpoint.head and head != self._checkpoint.head):
+            self._checkpoint = Checkpoint(self._checkpoint.path, head)
+            results.append(self._read())
+        return results
+
+    def close(self) -> None:
+        if self._f is not None:
+            self._f.close()
+            self._f = None
