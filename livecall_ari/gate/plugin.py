@@ -59,12 +59,19 @@ async def run(app: App, stop: asyncio.Event) -> None:
         task.add_done_callback(_report_failure)
     try:
         await stop.wait()
+        # Work that watches `stop` itself (the CDR follower's last read) gets a moment to finish.
+        finishing = [t for t in tasks if t.get_name() in _FINISH_ON_STOP]
+        if finishing:
+            await asyncio.wait(finishing, timeout=5)
     finally:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await deps.agi.close()
         await deps.ari.aclose()
+
+
+_FINISH_ON_STOP = frozenset({"cdr-follow"})
 
 
 def _report_failure(task: "asyncio.Task[None]") -> None:
@@ -75,6 +82,12 @@ def _report_failure(task: "asyncio.Task[None]") -> None:
 def extra_tasks(app: App, stop: asyncio.Event, deps: GateDependencies) -> list[tuple[str, Coroutine[Any, Any, None]]]:
     """Background work of other capabilities that runs inside ``livecall serve``."""
     tasks: list[tuple[str, Coroutine[Any, Any, None]]] = []
+    if app.settings.charges.cdr_file:
+        from pathlib import Path
+
+        from livecall_ari.charges.services import follow_cdrs
+
+        tasks.append(("cdr-follow", follow_cdrs(app, Path(app.settings.charges.cdr_file), stop)))
     if app.settings.web.enabled:
         from livecall_ari.web.server import serve_web
         from livecall_ari.web.app import WebDependencies

@@ -72,7 +72,9 @@ class Instance:
 
     def dirs(self) -> list[str]:
         return [self.etc_dir, self.run_dir, self.spool_dir, self.log_dir, self.lib_dir,
-                f"{self.spool_dir}/recording", f"{self.spool_dir}/monitor", f"{self.spool_dir}/heard"]
+                f"{self.spool_dir}/recording", f"{self.spool_dir}/monitor", f"{self.spool_dir}/heard",
+                # cdr_csv and cdr_custom write here but do not create the folders.
+                f"{self.log_dir}/cdr-csv", f"{self.log_dir}/cdr-custom"]
 
 
 PBX = Instance("pbx")
@@ -170,7 +172,9 @@ class Sandbox:
         pstn = render_dir("sandbox", "pstn", self.settings, self._context(PSTN))
         return {"pbx": pbx, "pstn": pstn}
 
-    def _write_config(self) -> None:
+    def _write_config(self) -> set[str]:
+        """Write every instance's files; return the names of the instances whose files changed."""
+        changed: set[str] = set()
         uid, gid = self._asterisk_ids()
         for instance in (PBX, PSTN):
             for d in instance.dirs():
@@ -179,6 +183,9 @@ class Sandbox:
                 os.chown(p, uid, gid)
         for name, files in self.render().items():
             etc = self.path(Instance(name).etc_dir)
+            before = {p.name: p.read_text() for p in etc.glob("*.conf")}
+            if before != {f.name: f.text for f in files}:
+                changed.add(name)
             for old in etc.glob("*.conf"):
                 old.unlink()
             for f in files:
@@ -191,6 +198,7 @@ class Sandbox:
         for folder in [sounds / "livecall", sounds / "livecall-sandbox"]:
             for path in [folder, *folder.iterdir()]:
                 os.chown(path, uid, gid)
+        return changed
 
     def _asterisk_ids(self) -> tuple[int, int]:
         uid = gid = None
@@ -271,10 +279,12 @@ class Sandbox:
         if not self.settings.ari.password:
             raise SandboxError("no ARI password in the settings: run `livecall init` first")
         self.ensure_chroot()
-        self._write_config()
+        changed = self._write_config()
         for instance in (PSTN, PBX):
             if self._pid(instance):
-                self.rx(instance, "core reload")
+                # A reload does not load a module that a new file now configures: restart.
+                if instance.name in changed:
+                    self.restart(instance)
             else:
                 self._start(instance)
         for instance in (PSTN, PBX):
@@ -296,9 +306,28 @@ class Sandbox:
             if self._pid(instance):
                 os.kill(pid, signal.SIGKILL)
 
-    def restart(self, instance: Instance = PBX) -> None:
-        """``core restart now``: the same process comes back in about a second."""
+    def _uptime(self, instance: Instance) -> float | None:
+        try:
+            out = self.rx(instance, "core show uptime seconds", timeout=5)
+        except (SandboxError, subprocess.TimeoutExpired):
+            return None
+        for line in out.splitlines():
+            if line.startswith("System uptime:"):
+                return float(line.split(":", 1)[1])
+        return None
+
+    def restart(self, instance: Instance = PBX, timeout: float = 30) -> None:
+        """``core restart now`` (the same process comes back in about a second), and wait until
+        it has really restarted: the command returns before the old instance goes away."""
+        before = self._uptime(instance)
         self.rx(instance, "core restart now")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            now = self._uptime(instance)
+            if now is not None and (before is None or now < before):
+                return
+            time.sleep(0.2)
+        raise SandboxError(f"{instance.name} did not come back from `core restart now` within {timeout:.0f} s")
 
     def status(self) -> dict[str, Any]:
         sb = self.settings.sandbox
@@ -314,6 +343,7 @@ class Sandbox:
                 for p in self.phones()
             ],
             "cdr_csv": str(self.cdr_csv()),
+            "cdr_custom": str(self.path(PBX.log_dir) / "cdr-custom" / "livecall.csv"),
             "heard_dir": str(self.heard_dir()),
             "recordings_dir": str(self.path(PBX.spool_dir) / "monitor"),
         }
