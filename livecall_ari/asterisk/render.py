@@ -16,7 +16,8 @@ from typing import Any, Mapping
 import jinja2
 
 from livecall_ari.config import Settings
-from livecall_ari.gate.core import CONTEXT_ALLOWED, CONTEXT_BLOCKED, EMERGENCY_NUMBERS
+from livecall_ari.gate.core import CONTEXT_ALLOWED, CONTEXT_BLOCKED, EMERGENCY_NUMBERS, PURPOSES
+from livecall_ari.recording.core import RecordingPolicy
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "asterisk_conf"
 
@@ -26,6 +27,7 @@ INCLUDED_FROM = {
     "ari_livecall.conf": "ari.conf",
     "cdr_custom_livecall.conf": "cdr_custom.conf",
     "pjsip_livecall.conf": "pjsip.conf",
+    "features_livecall.conf": "features.conf",
 }
 
 
@@ -66,10 +68,22 @@ def environment(override_dir: Path | None = None, template_dir: Path = TEMPLATE_
 
 
 def template_context(settings: Settings, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    policy = RecordingPolicy(settings.recording.policy, settings.recording.notice, settings.recording.on_decline)
+    rec_dir = settings.recordings_dir().rstrip("/")
     context: dict[str, Any] = {
         "settings": settings,
         "contexts": {"allowed": CONTEXT_ALLOWED, "blocked": CONTEXT_BLOCKED},
         "emergency_numbers": sorted(EMERGENCY_NUMBERS),
+        "agi": f"agi://{settings.fastagi.host}:{settings.fastagi.port}",
+        "recordings_dir": dialplan_escape(rec_dir),
+        "recorded_purposes": "|".join(p for p in PURPOSES if policy.records(p)),
+        "noticed_purposes": "|".join(p for p in PURPOSES if policy.notifies(p)),
+        "per_leg_options": (
+            f"r({rec_dir}/${{STRFTIME(${{EPOCH}},GMT,%Y/%m/%d)}}/${{ARG1}}-in.wav)"
+            f"t({rec_dir}/${{STRFTIME(${{EPOCH}},GMT,%Y/%m/%d)}}/${{ARG1}}-out.wav)"
+            if settings.recording.per_leg else ""
+        ),
+        "roleplay_pattern": settings.recording.roleplay_prefix,
     }
     context.update(extra or {})
     return context

@@ -14,10 +14,14 @@ from typing import Any, Coroutine
 
 from livecall_ari.app import App
 from livecall_ari.ari.client import AriClient
-from livecall_ari.fastagi.server import FastAgiServer
+from livecall_ari.fastagi.server import FastAgiServer, Handler
 from livecall_ari.gate.agi import GateAgiHandler
 from livecall_ari.gate.services import DatabaseRecorder, GateService
 from livecall_ari.gate.stasis import GateStasisApp
+from livecall_ari.recording.plugin import build_agi as build_recording_agi
+from livecall_ari.recording.plugin import build_service as build_recording_service
+from livecall_ari.recording.plugin import reconcile_loop
+from livecall_ari.recording.services import RecordingService
 
 log = logging.getLogger("livecall.serve")
 
@@ -28,6 +32,7 @@ class GateDependencies:
     ari: AriClient
     stasis: GateStasisApp
     agi: FastAgiServer
+    recording: RecordingService
 
 
 def build(app: App) -> GateDependencies:
@@ -37,8 +42,10 @@ def build(app: App) -> GateDependencies:
     ari = AriClient(s.ari.url, s.ari.user, s.ari.password, s.ari.app)
     stasis = GateStasisApp(service, ari, s.gate.default_purpose, s.organisation.id)
     agi_handler = GateAgiHandler(service, s.gate.default_purpose, s.organisation.id)
-    agi = FastAgiServer({"screen": agi_handler}, s.fastagi.host, s.fastagi.port)
-    return GateDependencies(service, ari, stasis, agi)
+    recording = build_recording_service(app)
+    handlers: dict[str, Handler] = {"screen": agi_handler, **build_recording_agi(app, recording).handlers()}
+    agi = FastAgiServer(handlers, s.fastagi.host, s.fastagi.port)
+    return GateDependencies(service, ari, stasis, agi, recording)
 
 
 async def _pump_events(deps: GateDependencies) -> None:
@@ -81,7 +88,7 @@ def _report_failure(task: "asyncio.Task[None]") -> None:
 
 def extra_tasks(app: App, stop: asyncio.Event, deps: GateDependencies) -> list[tuple[str, Coroutine[Any, Any, None]]]:
     """Background work of other capabilities that runs inside ``livecall serve``."""
-    tasks: list[tuple[str, Coroutine[Any, Any, None]]] = []
+    tasks: list[tuple[str, Coroutine[Any, Any, None]]] = [("recording-reconcile", reconcile_loop(deps.recording, stop))]
     if app.settings.charges.cdr_file:
         from pathlib import Path
 

@@ -56,11 +56,13 @@ class Instance:
 
     @property
     def spool_dir(self) -> str:
-        return f"/var/spool/livecall-sandbox/{self.name}"
+        # The PBX keeps Debian's standard folders, so LiveCall's defaults (recordings under
+        # /var/spool/asterisk/monitor, CDRs under /var/log/asterisk) hold in the sandbox too.
+        return "/var/spool/asterisk" if self.name == "pbx" else f"/var/spool/livecall-sandbox/{self.name}"
 
     @property
     def log_dir(self) -> str:
-        return f"/var/log/livecall-sandbox/{self.name}"
+        return "/var/log/asterisk" if self.name == "pbx" else f"/var/log/livecall-sandbox/{self.name}"
 
     @property
     def lib_dir(self) -> str:
@@ -72,7 +74,8 @@ class Instance:
 
     def dirs(self) -> list[str]:
         return [self.etc_dir, self.run_dir, self.spool_dir, self.log_dir, self.lib_dir,
-                f"{self.spool_dir}/recording", f"{self.spool_dir}/monitor", f"{self.spool_dir}/heard",
+                f"{self.spool_dir}/recording", f"{self.spool_dir}/monitor", f"{self.spool_dir}/monitor/livecall",
+                f"{self.spool_dir}/heard",
                 # cdr_csv and cdr_custom write here but do not create the folders.
                 f"{self.log_dir}/cdr-csv", f"{self.log_dir}/cdr-custom"]
 
@@ -194,7 +197,7 @@ class Sandbox:
                 target.chmod(0o640)
                 os.chown(target, uid, gid)
         sounds = self.path(SOUNDS_DIR)
-        build_sounds(sounds)
+        build_sounds(sounds, values={"organisation": self.settings.organisation.name})
         for folder in [sounds / "livecall", sounds / "livecall-sandbox"]:
             for path in [folder, *folder.iterdir()]:
                 os.chown(path, uid, gid)
@@ -345,7 +348,7 @@ class Sandbox:
             "cdr_csv": str(self.cdr_csv()),
             "cdr_custom": str(self.path(PBX.log_dir) / "cdr-custom" / "livecall.csv"),
             "heard_dir": str(self.heard_dir()),
-            "recordings_dir": str(self.path(PBX.spool_dir) / "monitor"),
+            "recordings_dir": str(self.path(self.settings.recordings_dir())),
         }
 
     def remove(self) -> None:

@@ -48,13 +48,17 @@ def speak(text: str, dest_stem: Path) -> None:
         convert(wav, dest_stem)
 
 
-def build(dest: Path, prompts_file: Path = PROMPTS_FILE) -> list[Path]:
-    """Build every prompt under ``dest``; returns the files (re)built now."""
+def build(dest: Path, prompts_file: Path = PROMPTS_FILE, values: dict[str, str] | None = None) -> list[Path]:
+    """Build every prompt under ``dest`` (``{organisation}`` in a text takes ``values``);
+    returns the files (re)built now. A prompt replaced with ``install`` is left alone."""
     built: list[Path] = []
     for folder, prompts in load_prompts(prompts_file).items():
         (dest / folder).mkdir(parents=True, exist_ok=True)
-        for name, text in prompts.items():
+        for name, template in prompts.items():
+            text = template.format_map(values or {"organisation": "us"})
             stem = dest / folder / name
+            if stem.with_suffix(".custom").exists():
+                continue
             digest = hashlib.sha256(text.encode()).hexdigest()
             marker = stem.with_suffix(".text-sha256")
             if marker.exists() and marker.read_text() == digest and all(
@@ -65,3 +69,18 @@ def build(dest: Path, prompts_file: Path = PROMPTS_FILE) -> list[Path]:
             marker.write_text(digest)
             built.append(stem)
     return built
+
+
+def install(name: str, source: Path, dest: Path) -> list[Path]:
+    """Install an organisation's own recording as prompt ``name`` (``folder/prompt``)."""
+    folder, _, prompt = name.rpartition("/")
+    if not folder or not prompt or ".." in name or name.startswith("/"):
+        raise SoundsError(f"{name!r}: a prompt name is folder/name, e.g. livecall/notice")
+    if shutil.which("sox") is None:
+        raise SoundsError("converting a recording needs sox (apt-get install sox)")
+    stem = dest / folder / prompt
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    convert(source, stem)
+    # Marks the prompt as the organisation's own, so `sounds build` keeps it.
+    stem.with_suffix(".custom").write_text(str(source))
+    return [stem.with_suffix("." + ext) for ext in FORMATS]

@@ -59,7 +59,7 @@ class SandboxInfo:
 
     @property
     def pbx_log(self) -> Path:
-        return Path(self.data["chroot"]) / "var/log/livecall-sandbox/pbx/messages.log"
+        return Path(self.data["chroot"]) / "var/log/asterisk/messages.log"
 
     def rx(self, command: str) -> str:
         return livecall("sandbox", "rx", command).stdout

@@ -1,0 +1,107 @@
+"""Recording's pure core: which calls are recorded and carry the notice, where a recording's
+file goes, its lawful basis and retention date, and what a file's bytes say about it.
+
+No I/O and no clock here: the service passes in times and bytes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import struct
+from dataclasses import dataclass
+
+RECORD_POLICIES = ("all", "marketing", "none")
+NOTICE_POLICIES = ("all", "marketing", "service", "none")
+DECLINE_ACTIONS = ("unrecorded", "end")
+
+# The purpose a role-play call is recorded under, and the tag it carries.
+TRAINING = "training"
+
+# Default lawful basis by purpose (UK GDPR art. 6): coaching staff on business calls is the
+# organisation's legitimate interest; role-play delegates agree to be recorded.
+DEFAULT_BASIS = {
+    "marketing": "legitimate_interests",
+    "service": "legitimate_interests",
+    "claims": "legitimate_interests",
+    "internal": "legitimate_interests",
+    TRAINING: "consent",
+}
+
+# Default retention by purpose, in days (the data-protection policy can say otherwise).
+DEFAULT_RETENTION_DAYS = {"marketing": 365, "service": 365, "claims": 365, "internal": 90, TRAINING: 90}
+
+
+class PolicyError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class RecordingPolicy:
+    record: str = "all"
+    notice: str = "all"
+    on_decline: str = "unrecorded"
+
+    def __post_init__(self) -> None:
+        if self.record not in RECORD_POLICIES:
+            raise PolicyError(f"[recording] policy: {self.record!r} is not one of {', '.join(RECORD_POLICIES)}")
+        if self.notice not in NOTICE_POLICIES:
+            raise PolicyError(f"[recording] notice: {self.notice!r} is not one of {', '.join(NOTICE_POLICIES)}")
+        if self.on_decline not in DECLINE_ACTIONS:
+            raise PolicyError(f"[recording] on_decline: {self.on_decline!r} is not one of {', '.join(DECLINE_ACTIONS)}")
+
+    def records(self, purpose: str) -> bool:
+        if purpose == TRAINING:
+            return True
+        return self.record == "all" or (self.record == "marketing" and purpose == "marketing")
+
+    def notifies(self, purpose: str) -> bool:
+        if purpose == TRAINING:
+            return False  # delegates know: it is a training exercise
+        return self.notice == "all" or self.notice == purpose
+
+
+def relative_path(call_id: str, at: dt.datetime) -> str:
+    """``YYYY/MM/DD/<call id>.wav`` (UTC date): the name a recording gets in the recordings dir."""
+    if at.tzinfo is None:
+        raise ValueError("a recording's time must carry a time zone")
+    day = at.astimezone(dt.timezone.utc)
+    safe = "".join(ch if ch.isalnum() or ch in "-._" else "_" for ch in call_id)
+    return f"{day:%Y/%m/%d}/{safe}.wav"
+
+
+def retention_until(purpose: str, ended: dt.date, days: dict[str, int] | None = None) -> dt.date:
+    table = DEFAULT_RETENTION_DAYS if days is None else days
+    return ended + dt.timedelta(days=table.get(purpose, 365))
+
+
+def default_basis(purpose: str) -> str:
+    return DEFAULT_BASIS.get(purpose, "legitimate_interests")
+
+
+@dataclass(frozen=True)
+class AudioFacts:
+    size_bytes: int
+    duration_ms: int
+    sha256: str
+
+
+def wav_duration_ms(data: bytes) -> int:
+    """Duration of a RIFF/WAVE file from its header and data chunk (0 if it is not one)."""
+    if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        return 0
+    pos, byte_rate = 12, 0
+    while pos + 8 <= len(data):
+        chunk, size = data[pos:pos + 4], struct.unpack("<I", data[pos + 4:pos + 8])[0]
+        if chunk == b"fmt " and pos + 16 <= len(data):
+            byte_rate = struct.unpack("<I", data[pos + 16:pos + 20])[0]
+        elif chunk == b"data":
+            # MixMonitor may leave the size field 0 if it stops abruptly: use what is there.
+            available = min(size or len(data), len(data) - pos - 8)
+            return int(available * 1000 / byte_rate) if byte_rate else 0
+        pos += 8 + size + (size & 1)
+    return 0
+
+
+def audio_facts(data: bytes) -> AudioFacts:
+    return AudioFacts(len(data), wav_duration_ms(data), hashlib.sha256(data).hexdigest())

@@ -1,0 +1,58 @@
+"""Wiring of recording into ``livecall serve``: its FastAGI entries and a periodic catch-up."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import logging
+
+from livecall_ari.app import App
+from livecall_ari.recording.agi import RecordingAgi
+from livecall_ari.recording.services import RecordingService
+
+log = logging.getLogger("livecall.recording")
+
+
+def build_service(app: App) -> RecordingService:
+    from livecall_ari.screening.numbers import NumberParser
+    from livecall_ari.screening.services import list_files
+
+    settings = app.settings
+    parser = NumberParser(settings.gate.outside_line_prefix)
+    org = settings.organisation.id
+
+    def record_objection(number: str, call_id: str, at: dt.datetime) -> None:
+        parsed = parser.parse(number)
+        if parsed is None:
+            log.warning("objection key pressed on call %s, but %r is not a number to list", call_id, number)
+            return
+        list_files(app).store.add_objection(
+            org, parsed.key, at, "called party",
+            f"pressed the objection key during the recording notice of call {call_id}",
+        )
+        log.info(json.dumps({"event": "objection", "call_id": call_id, "number": parsed.e164, "via": "recording notice"}))
+
+    app.database()
+    return RecordingService(settings.asterisk_root(), settings.recordings_dir(), org, record_objection)
+
+
+def build_agi(app: App, service: RecordingService) -> RecordingAgi:
+    r = app.settings.recording
+    return RecordingAgi(service, r.decline_key, r.objection_key)
+
+
+async def reconcile_loop(service: RecordingService, stop: asyncio.Event, every: float = 60.0) -> None:
+    """Catch up on what the dialplan could not report (see RecordingService.reconcile)."""
+    loop = asyncio.get_running_loop()
+    while not stop.is_set():
+        try:
+            counts = await loop.run_in_executor(None, service.reconcile)
+            if any(counts.values()):
+                log.info(json.dumps({"event": "recordings_reconciled", **counts}))
+        except Exception:
+            log.exception("recording reconciliation failed")
+        try:
+            await asyncio.wait_for(stop.wait(), every)
+        except asyncio.TimeoutError:
+            pass

@@ -1,0 +1,186 @@
+"""Recording's adapter: what the dialplan reports over FastAGI becomes rows, files are checked
+and finished, objections pressed during the notice go on the objection list at once.
+
+The dialplan records on its own (MixMonitor); this service only keeps the books, so a call is
+recorded even while ``livecall serve`` is down, and :meth:`RecordingService.reconcile` catches
+up on anything it missed (files with no row, rows whose call ended unseen, objections spooled
+to a file by the dialplan when FastAGI was unreachable).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from livecall_ari.recording import core
+from livecall_ari.recording.models import NoticeEvent, Recording, RecordingPause
+
+log = logging.getLogger("livecall.recording")
+UTC = dt.timezone.utc
+
+# The dialplan appends "<call id> <number> <epoch>" here when it cannot reach FastAGI.
+PENDING_OBJECTIONS = "objections.pending"
+
+
+@dataclass
+class RecordingService:
+    """Bookkeeping for recordings. ``asterisk_root`` maps Asterisk's paths to this host's (the
+    sandbox's chroot); ``record_objection(number, call_id, at)`` puts a number on the list."""
+
+    asterisk_root: Path
+    recordings_dir: str
+    organisation: str
+    record_objection: Callable[[str, str, dt.datetime], None]
+    clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(UTC)
+
+    def host_path(self, asterisk_path: str) -> Path:
+        if str(self.asterisk_root) in ("", "/"):
+            return Path(asterisk_path)
+        return self.asterisk_root / asterisk_path.lstrip("/")
+
+    # -- events from the dialplan ---------------------------------------------------------
+
+    def started(self, call_id: str, number: str, agent: str, purpose: str, file: str) -> Recording:
+        existing = Recording.get_or_none(Recording.call_id == call_id)
+        if existing is not None:
+            return existing
+        tags = core.TRAINING if purpose == core.TRAINING else ""
+        return Recording.create(
+            call_id=call_id, organisation=self.organisation, agent=agent, number=number, purpose=purpose,
+            tags=tags, file=file, state="recording", started_at=self.clock(), lawful_basis=core.default_basis(purpose),
+        )
+
+    def notice(self, call_id: str, number: str, prompt: str, started_epoch: str, status: str, key: str,
+               decline_key: str, objection_key: str) -> NoticeEvent:
+        started = _epoch(started_epoch) or self.clock()
+        now = self.clock()
+        outcome = {"TIMEOUT": "heard", "OK": "heard", "HANGUP": "hung_up"}.get(status, "heard")
+        if key == decline_key:
+            outcome = "declined"
+        elif key == objection_key:
+            outcome = "objected"
+        event = NoticeEvent.create(
+            call_id=call_id, number=number, prompt=prompt, played=True, started_at=started,
+            duration_ms=max(0, int((now - started).total_seconds() * 1000)), key_pressed=key, outcome=outcome,
+        )
+        if outcome == "declined":
+            self.declined(call_id)
+        elif outcome == "objected":
+            self.record_objection(number, call_id, now)
+        return event
+
+    def declined(self, call_id: str) -> None:
+        """No audio of a declined call is kept: the dialplan removed the file; make sure."""
+        row = Recording.get_or_none(Recording.call_id == call_id)
+        if row is None:
+            return
+        if row.file:
+            self.host_path(row.file).unlink(missing_ok=True)
+        row.state, row.file, row.ended_at = "declined", None, self.clock()
+        row.save()
+
+    def paused(self, call_id: str, action: str, by: str) -> None:
+        row = Recording.get_or_none(Recording.call_id == call_id)
+        if row is None:
+            return
+        now = self.clock()
+        if action == "pause":
+            RecordingPause.create(recording=row, paused_at=now, by=by)
+        else:
+            open_pause = (RecordingPause.select().where((RecordingPause.recording == row) & RecordingPause.resumed_at.is_null())
+                          .order_by(RecordingPause.paused_at.desc()).first())
+            if open_pause is not None:
+                open_pause.resumed_at = now
+                open_pause.save()
+
+    def finish(self, call_id: str, settle_seconds: float = 10.0) -> Recording | None:
+        """The call ended: wait for MixMonitor to close the file, then keep its facts."""
+        row = Recording.get_or_none(Recording.call_id == call_id)
+        if row is None or row.state != "recording" or not row.file:
+            return row
+        path = self.host_path(row.file)
+        data = _settled_bytes(path, settle_seconds)
+        ended = self.clock()
+        if data is None:
+            row.state = "missing"
+        else:
+            facts = core.audio_facts(data)
+            row.state, row.size_bytes, row.duration_ms, row.sha256 = "complete", facts.size_bytes, facts.duration_ms, facts.sha256
+            row.retention_until = core.retention_until(row.purpose, ended.date())
+        row.ended_at = ended
+        row.save()
+        return row
+
+    # -- checks and catching up -----------------------------------------------------------
+
+    def verify(self) -> list[tuple[Recording, str]]:
+        """Re-check every kept recording: ``ok``, ``missing`` or ``changed`` (checksum differs)."""
+        results: list[tuple[Recording, str]] = []
+        for row in Recording.select().where(Recording.state == "complete").order_by(Recording.started_at):
+            path = self.host_path(row.file or "")
+            if not path.exists():
+                results.append((row, "missing"))
+                continue
+            results.append((row, "ok" if core.audio_facts(path.read_bytes()).sha256 == row.sha256 else "changed"))
+        return results
+
+    def reconcile(self, older_than: dt.timedelta = dt.timedelta(minutes=5)) -> dict[str, int]:
+        """Finish rows whose end was never reported; register files nobody reported; record
+        spooled objections. Safe to run at any time, any number of times."""
+        counts = {"finished": 0, "registered": 0, "objections": 0}
+        cutoff = self.clock() - older_than
+        for row in Recording.select().where((Recording.state == "recording") & (Recording.started_at < cutoff)):
+            self.finish(row.call_id, settle_seconds=1.0)
+            counts["finished"] += 1
+        root = self.host_path(self.recordings_dir)
+        if root.is_dir():
+            known = {r.file for r in Recording.select(Recording.file).where(Recording.file.is_null(False))}
+            for path in sorted(root.glob("*/*/*/*.wav")):
+                asterisk_path = f"{self.recordings_dir.rstrip('/')}/{path.relative_to(root)}"
+                if asterisk_path in known or time.time() - path.stat().st_mtime < older_than.total_seconds():
+                    continue
+                call_id = path.stem
+                self.started(call_id, "", "", "unknown", asterisk_path)
+                Recording.update(started_at=dt.datetime.fromtimestamp(path.stat().st_mtime, UTC)).where(
+                    Recording.call_id == call_id).execute()
+                self.finish(call_id, settle_seconds=0.5)
+                counts["registered"] += 1
+            spool = root / PENDING_OBJECTIONS
+            if spool.exists():
+                taken = spool.with_suffix(".taking")
+                spool.replace(taken)
+                for line in taken.read_text().splitlines():
+                    parts = line.split()
+                    if len(parts) >= 3:
+                        self.record_objection(parts[1], parts[0], _epoch(parts[2]) or self.clock())
+                        counts["objections"] += 1
+                taken.unlink()
+        return counts
+
+
+def _epoch(text: str) -> dt.datetime | None:
+    try:
+        return dt.datetime.fromtimestamp(float(text), UTC)
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def _settled_bytes(path: Path, timeout: float) -> bytes | None:
+    """The file's bytes once its size has stopped changing (MixMonitor closes it after hangup)."""
+    deadline = time.monotonic() + timeout
+    last = -1
+    while True:
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError:
+            size = -1
+        if size >= 0 and size == last:
+            return path.read_bytes()
+        if time.monotonic() > deadline:
+            return path.read_bytes() if size >= 0 else None
+        last = size
+        time.sleep(0.15)
