@@ -97,6 +97,12 @@ class LocalTimes:
     def named(cls, name: str) -> "LocalTimes":
         return cls(ZoneInfo(name))
 
+    @property
+    def hour_starts(self) -> dict[str, int]:
+        """The hours seen so far that keep one offset and one reading ("YYYY-MM-DD HH" to the
+        epoch of HH:00:00), for callers that convert times in bulk; filled by :meth:`candidates`."""
+        return self._steady
+
     def _readings(self, naive: dt.datetime) -> tuple[int, int, bool]:
         """Both epoch readings of a wall time, and whether the wall time exists at all."""
         first = naive.replace(tzinfo=self.zone)

@@ -153,6 +153,19 @@ class NumberClassifier:
         self.outside_line_prefix = outside_line_prefix
         self.internal_max_digits = internal_max_digits
         self._cache: dict[str, tuple[NumberClass, str]] = {}
+        # "0" + the first 4 national digits of an 11-digit UK number already classified, to its
+        # class and country as plain strings: all that :meth:`plain` needs for most numbers.
+        self._uk_prefix_hits: dict[str, tuple[str, str]] = {}
+        self._hits_allowed = not outside_line_prefix.startswith("0")
+
+    def plain(self, dialled: str) -> tuple[str, str, str]:
+        """:meth:`classify` as plain strings (number, class, country), for bulk callers."""
+        if len(dialled) == 11 and dialled.isdigit() and dialled.isascii():
+            hit = self._uk_prefix_hits.get(dialled[:5])
+            if hit is not None:
+                return "+44" + dialled[1:], hit[0], hit[1]
+        number, number_class, country = self.classify(dialled)
+        return number, str(number_class), country
 
     def classify(self, dialled: str) -> Classified:
         """The number (E.164), class and country of what was dialled."""
@@ -167,6 +180,8 @@ class NumberClassifier:
             # The common case, kept short: a UK national number already seen (see _cache_key).
             hit = self._cache.get(f"44{dialled[1:5]}/{len(dialled) + 1}")
             if hit is not None:
+                if len(dialled) == 11 and self._hits_allowed:
+                    self._uk_prefix_hits[dialled[:5]] = (str(hit[0]), hit[1])
                 return Classified("+44" + dialled[1:], hit[0], hit[1])
         d = dialled.strip()
         if d and not d[0].isdigit() and d[0] != "+":

@@ -18,9 +18,9 @@ number and skipped; it never stops the import.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import hashlib
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,12 +28,19 @@ from typing import BinaryIO, Callable, Iterator
 
 import peewee
 
-from livecall_ari.charges.cdr import CdrFieldError, LocalTimes, parse_fields
+from livecall_ari.charges.cdr import LocalTimes
+from livecall_ari.charges.chunks import Chunk, ParserGone, ParserProcess, ParserSettings, parse_chunks
 from livecall_ari.charges.classify import NumberClassifier
+from livecall_ari.charges.lines import LineParser
 from livecall_ari.charges.models import INSERT_COLUMNS, CdrFile, CdrRow
 
 BATCH_SIZE = 5000
 KEEP_BAD = 100  # bad lines kept in a result (all are counted, and all are reported as they come)
+# More than this left to read, and the lines are parsed by a second process while this one
+# inserts (see chunks.py); below it, starting that process costs more than it saves.
+PARALLEL_MIN_BYTES = 16 << 20
+
+log = logging.getLogger("livecall.charges")
 
 
 @dataclass(frozen=True)
@@ -67,37 +74,22 @@ class IngestResult:
 @dataclass
 class CdrIngest:
     """How CDR lines become rows: the zone of their times, the number classifier, the account
-    of a CDR without accountcode, and the batch size of a transaction."""
+    of a CDR without accountcode, the lines per transaction, and from how many bytes left to
+    read a second process parses (negative: never)."""
 
     times: LocalTimes
     classifier: NumberClassifier
     default_account: str = "default"
     batch_size: int = BATCH_SIZE
+    parallel_min_bytes: int = PARALLEL_MIN_BYTES
 
-    def row(self, fields: list[str], raw: str, source: str, line_no: int) -> tuple[object, ...]:
-        r = parse_fields(fields, self.times)
-        number, number_class, country = self.classifier.classify(r.dst)
-        return (
-            r.accountcode or self.default_account, r.start, r.key(), r.end, r.duration, r.billsec,
-            number, str(number_class), country, r.uniqueid, r.call_id, raw, source, line_no,
-        )  # fmt: skip
+    def parser(self, source: str) -> LineParser:
+        return LineParser(self.times, self.classifier, self.default_account, source)
 
-
-class _OneLine:
-    """Feeds one line at a time to a csv reader, so a stray quote spoils only its own line."""
-
-    def __init__(self) -> None:
-        self.line: str | None = None
-
-    def __iter__(self) -> Iterator[str]:
-        return self
-
-    def __next__(self) -> str:
-        line = self.line
-        if line is None:
-            raise StopIteration
-        self.line = None
-        return line
+    def settings(self) -> ParserSettings:
+        return ParserSettings(
+            self.times.zone, self.classifier.outside_line_prefix, self.classifier.internal_max_digits, self.default_account
+        )
 
 
 def head_hash(first_line: bytes) -> str:
@@ -116,21 +108,33 @@ def read_head(f: BinaryIO) -> str:
     return head_hash(first)
 
 
-_INSERT_SQL = (
-    f"INSERT OR IGNORE INTO {CdrRow._meta.table_name} ({', '.join(INSERT_COLUMNS)}) "
-    f"VALUES ({', '.join('?' for _ in INSERT_COLUMNS)})"
-)
+_WIDTH = len(INSERT_COLUMNS)
+_PER_STATEMENT = 64  # rows per INSERT statement: fewer statements to step through
+_ROW_SQL = f"({', '.join('?' for _ in INSERT_COLUMNS)})"
+_INSERT_SQL = f"INSERT OR IGNORE INTO {CdrRow._meta.table_name} ({', '.join(INSERT_COLUMNS)}) VALUES "
+_INSERT_ONE = _INSERT_SQL + _ROW_SQL
+_INSERT_MANY = _INSERT_SQL + ", ".join([_ROW_SQL] * _PER_STATEMENT)
 
 
-def _insert(db: peewee.Database, rows: list[tuple[object, ...]]) -> int:
-    """Insert what is new; the number inserted (duplicates of record_key are ignored)."""
-    if not rows:
+def _insert(db: peewee.Database, flat: list[object]) -> int:
+    """Insert what is new of ``flat`` (the insert's columns, record after record); the number
+    inserted (duplicates of a record's identity are ignored)."""
+    if not flat:
         return 0
     if isinstance(db, peewee.SqliteDatabase):
         cursor = db.cursor()  # type: ignore[no-untyped-call]
-        cursor.executemany(_INSERT_SQL, rows)
-        return int(cursor.rowcount)
+        step = _WIDTH * _PER_STATEMENT
+        whole = len(flat) // step * step
+        inserted = 0
+        if whole:
+            cursor.executemany(_INSERT_MANY, [flat[i : i + step] for i in range(0, whole, step)])
+            inserted += cursor.rowcount
+        if whole < len(flat):
+            cursor.executemany(_INSERT_ONE, [flat[i : i + _WIDTH] for i in range(whole, len(flat), _WIDTH)])
+            inserted += cursor.rowcount
+        return int(inserted)
     fields = [getattr(CdrRow, name) for name in INSERT_COLUMNS]
+    rows = [tuple(flat[i : i + _WIDTH]) for i in range(0, len(flat), _WIDTH)]
     return int(CdrRow.insert_many(rows, fields=fields).on_conflict_ignore().as_rowcount().execute())
 
 
@@ -166,6 +170,32 @@ class Checkpoint:
             ).execute()
 
 
+def _file_size(f: BinaryIO) -> int:
+    try:
+        return os.fstat(f.fileno()).st_size
+    except (OSError, ValueError, AttributeError):
+        return -1
+
+
+def _chunks(f: BinaryIO, checkpoint: Checkpoint, ingest: CdrIngest) -> Iterator[Chunk]:
+    """The chunks of ``f`` from the checkpoint, parsed by a second process when there is
+    much to read; each is asked for only once the one before is committed."""
+    offset, line_no = checkpoint.offset, checkpoint.line_no
+    if 0 <= ingest.parallel_min_bytes < _file_size(f) - offset:
+        worker = ParserProcess(f, checkpoint.path, ingest.settings(), offset, line_no, ingest.batch_size)
+        try:
+            for chunk in worker:
+                yield chunk
+                offset, line_no = chunk.end_offset, chunk.end_line_no
+        except ParserGone as exc:
+            log.warning("%s: %s; parsing in this process from line %d", checkpoint.path, exc, line_no + 1)
+        else:
+            return
+        finally:
+            worker.close()
+    yield from parse_chunks(f, offset, line_no, ingest.parser(checkpoint.path), ingest.batch_size)
+
+
 def ingest_from(
     db: peewee.Database,
     f: BinaryIO,
@@ -183,70 +213,30 @@ def ingest_from(
     """
     source = checkpoint.path
     result = IngestResult(source, resumed_at_line=checkpoint.line_no)
-    feed = _OneLine()
-    reader = csv.reader(feed, strict=True)
-    offset, line_no = checkpoint.offset, checkpoint.line_no
-    records = bad_lines = 0
-    rows: list[tuple[object, ...]] = []
-    row = ingest.row
-    batch = ingest.batch_size
-
-    def commit() -> None:
-        nonlocal records, bad_lines
+    for chunk in _chunks(f, checkpoint, ingest):
+        result.incomplete_line = chunk.incomplete
+        if not chunk.lines:
+            continue
+        for line_no, message in chunk.bad:
+            report = BadLine(source, line_no, message)
+            if len(result.bad) < KEEP_BAD:
+                result.bad.append(report)
+            if on_bad is not None:
+                on_bad(report)
+        result.bad_count += len(chunk.bad)
         with db.atomic():
-            result.inserted += _insert(db, rows)
-            checkpoint.offset, checkpoint.line_no = offset, line_no
-            checkpoint.records += records
-            checkpoint.bad_lines += bad_lines
+            result.inserted += _insert(db, chunk.rows)
+            if chunk.head is not None:
+                checkpoint.head = head_hash(chunk.head)
+            checkpoint.offset, checkpoint.line_no = chunk.end_offset, chunk.end_line_no
+            checkpoint.records += chunk.records
+            checkpoint.bad_lines += len(chunk.bad)
             checkpoint.save(db)
             if before_commit is not None:
                 before_commit(checkpoint)
-        result.records += records
-        records = bad_lines = 0
-        rows.clear()
-
-    def bad(message: str) -> None:
-        nonlocal bad_lines
-        bad_lines += 1
-        result.bad_count += 1
-        report = BadLine(source, line_no, message)
-        if len(result.bad) < KEEP_BAD:
-            result.bad.append(report)
-        if on_bad is not None:
-            on_bad(report)
-
-    f.seek(offset)
-    for raw in f:
-        if not raw.endswith(b"\n"):
-            result.incomplete_line = True
-            break
-        if line_no == 0:
-            checkpoint.head = head_hash(raw)
-        offset += len(raw)
-        line_no += 1
-        result.lines += 1
-        feed.line = text = raw.decode("utf-8", "replace")
-        try:
-            fields = next(reader)
-        except csv.Error as exc:
-            bad(f"not a CSV line: {exc}")
-            continue
-        except StopIteration:  # pragma: no cover - the feed always has the line
-            continue
-        if not fields:
-            bad("empty line")
-            continue
-        try:
-            rows.append(row(fields, text.rstrip("\r\n"), source, line_no))
-        except CdrFieldError as exc:
-            bad(str(exc))
-            continue
-        records += 1
-        if len(rows) >= batch:
-            commit()
-    if rows or records or bad_lines or offset != checkpoint.offset or line_no != checkpoint.line_no:
-        commit()
-    result.offset, result.line_no = offset, line_no
+        result.records += chunk.records
+        result.lines += chunk.lines
+    result.offset, result.line_no = checkpoint.offset, checkpoint.line_no
     return result
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import datetime as dt
 import io
 import os
 import signal
@@ -17,7 +18,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from livecall_ari.app import App
-from livecall_ari.charges import services
+from livecall_ari.charges import services, store
 from livecall_ari.charges.cdr import CdrRecord, master_fields
 from livecall_ari.charges.store import BadLine
 from livecall_ari.config import Settings
@@ -245,3 +246,119 @@ def test_follow_through_growth_rotation_and_truncation(app: App, tmp_path: Path)
 
     asyncio.run(scenario())
     assert keys(app) == sorted(r.uniqueid for batch in batches for r in batch)
+
+
+def rows(app: App) -> list[tuple[object, ...]]:
+    return app.database().execute_sql(
+        "SELECT account, start_utc, record_key, end_utc, duration, billsec, number, number_class, country, "
+        "uniqueid, call_id, cdr_line, source, line_no FROM cdr_records ORDER BY line_no"
+    ).fetchall()
+
+
+def ingest_in_two_processes(app: App) -> store.CdrIngest:
+    ingest = services.cdr_ingest(app)
+    ingest.parallel_min_bytes = 0  # whatever the size
+    ingest.batch_size = 64
+    return ingest
+
+
+def test_a_second_process_parses_to_the_same_rows_exactly_once(tmp_path: Path) -> None:
+    path = tmp_path / "Master.csv"
+    good = lines([record(i, billsec=i % 7, dst=("2002" if i % 11 == 0 else None)) for i in range(500)])
+    path.write_text(good + "not,a,cdr\n" + good[:-40])  # a bad line, then copies and half a line
+    here, there = make_app(tmp_path / "here"), make_app(tmp_path / "there")
+    try:
+        seen: list[BadLine] = []
+        alone = services.import_cdrs(here, path)
+        split = store.import_file(there.database(), path, ingest_in_two_processes(there), on_bad=seen.append)
+        assert rows(here) == rows(there) and count(there) == 500
+        assert (split.lines, split.records, split.inserted, split.bad_count, split.incomplete_line) == (
+            alone.lines, alone.records, alone.inserted, alone.bad_count, True)  # fmt: skip
+        assert [str(b) for b in seen] == [f"{path}:501: expected 18 columns (Master.csv), 21 (newcdrcolumns) or 24 (LiveCall's cdr_custom), got 3"]
+        again = store.import_file(there.database(), path, ingest_in_two_processes(there), restart=True)
+        assert again.inserted == 0 and count(there) == 500
+    finally:
+        here.close()
+        there.close()
+
+
+def test_without_the_second_process_the_import_carries_on_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "Master.csv"
+    path.write_text(lines([record(i) for i in range(300)]))
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "no-python"))
+    app = make_app(tmp_path)
+    try:
+        result = store.import_file(app.database(), path, ingest_in_two_processes(app))
+        assert (result.inserted, count(app)) == (300, 300)
+    finally:
+        app.close()
+
+
+CHILD_TWO_PROCESSES = textwrap.dedent(
+    """
+    import os, signal, sys
+    from pathlib import Path
+    from livecall_ari.app import App
+    from livecall_ari.charges import services, store
+    from livecall_ari.config import Settings
+
+    def die(checkpoint):
+        if checkpoint.line_no >= 300:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    app = App(Settings(data_dir=sys.argv[1]))
+    ingest = services.cdr_ingest(app)
+    ingest.parallel_min_bytes, ingest.batch_size = 0, 100
+    store.import_file(app.database(), Path(sys.argv[2]), ingest, before_commit=die)
+    """
+)
+
+
+def test_killed_while_a_second_process_parses_and_re_run(tmp_path: Path) -> None:
+    path = tmp_path / "Master.csv"
+    records = [record(i) for i in range(1000)]
+    path.write_text(lines(records))
+    proc = subprocess.run([sys.executable, "-c", CHILD_TWO_PROCESSES, str(tmp_path / "data"), str(path)], capture_output=True)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    app = make_app(tmp_path)
+    try:
+        assert count(app) == 200
+        result = store.import_file(app.database(), path, ingest_in_two_processes(app))
+        assert (result.resumed_at_line, result.inserted) == (200, 800)
+        assert keys(app) == sorted(r.uniqueid for r in records)
+    finally:
+        app.close()
+
+
+def test_the_old_index_is_replaced_and_rows_are_kept(tmp_path: Path) -> None:
+    path = tmp_path / "Master.csv"
+    path.write_text(lines([record(i) for i in range(20)]))
+    app = make_app(tmp_path)
+    services.import_cdrs(app, path)
+    db = app.database()
+    db.execute_sql("DROP INDEX cdrrow_start_utc_account_record_key")
+    db.execute_sql("CREATE UNIQUE INDEX cdrrow_account_start_utc_record_key ON cdr_records (account, start_utc, record_key)")
+    db.execute_sql("DELETE FROM schema_migrations WHERE id = 'charges-0002-records-by-time'")
+    app.close()
+    app = make_app(tmp_path)
+    try:
+        indexes = [r[0] for r in app.database().execute_sql(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'cdr_records'")]  # fmt: skip
+        assert indexes == ["cdrrow_start_utc_account_record_key"]
+        assert count(app) == 20
+        assert services.import_cdrs(app, path, restart=True).inserted == 0
+    finally:
+        app.close()
+
+
+def test_all_statements_in_one_pass_are_each_accounts_statement(app: App, tmp_path: Path) -> None:
+    path = tmp_path / "Master.csv"
+    path.write_text(lines([record(i, billsec=(i * 37) % 400, account=f"acc{i % 3}") for i in range(400)]))
+    services.import_cdrs(app, path)
+    first, last = dt.date(2025, 6, 1), dt.date(2025, 6, 30)
+    for plan in ("daily", "monthly"):
+        together = services.all_statements(app, first, last, plan)
+        assert sorted(together) == ["acc0", "acc1", "acc2"]
+        for account, statement in together.items():
+            assert statement == services.account_statement(app, account, first, last, plan)
+        assert services.all_statements(app, first, last, plan, keep_lines=False)["acc1"].total_pence == together["acc1"].total_pence
