@@ -1,14 +1,56 @@
-"""The audit trail's entry point for every capability (implemented by the data-protection issue).
+"""The audit trail: append-only, each entry chained to the one before by hash (see core.py).
 
-Call ``append(actor, action, subject, details)`` after the database is open (models bound):
-for every playback or download of a recording, list change, monitoring session, export,
-erasure and retention deletion.
+Every capability calls ``append(actor, action, subject, details)`` once the database is open
+(``App.database()`` binds the models): for every playback or download of a recording, list
+change, monitoring session, export, erasure and retention deletion. Subjects follow one
+convention so a subject access export can find them: ``recording:<id>``, ``call:<call id>``,
+``number:<E.164>`` (see the ``subject_*`` helpers). ``livecall audit verify`` re-walks the chain.
+
+Appends are serialised by a write lock on SQLite (``BEGIN IMMEDIATE``) and by the unique
+sequence number everywhere else, so two processes never fork the chain.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Mapping
+import json
+import secrets
+from typing import Any, Iterable, Mapping
+
+import peewee
+
+from livecall_ari.protection.core import (
+    GENESIS, ChainEntry, ChainReport, canonical, content_hash, entry_hash, verify_chain,
+)
+from livecall_ari.protection.models import AuditEntry, AuditHead
+
+UTC = dt.timezone.utc
+REDACTED = "[erased]"
+
+
+def subject_for_recording(recording_id: int | str) -> str:
+    return f"recording:{recording_id}"
+
+
+def subject_for_call(call_id: str) -> str:
+    return f"call:{call_id}"
+
+
+def subject_for_number(e164: str) -> str:
+    return f"number:{e164}"
+
+
+def _database() -> peewee.Database:
+    db: peewee.Database | None = AuditEntry._meta.database
+    if db is None:
+        raise RuntimeError("the audit trail needs the database opened first (App.database())")
+    return db
+
+
+def _write_lock(db: peewee.Database) -> Any:
+    if isinstance(db, peewee.SqliteDatabase) and not db.in_transaction():
+        return db.atomic(lock_type="IMMEDIATE")
+    return db.atomic()
 
 
 def append(
@@ -19,5 +61,104 @@ def append(
     *,
     at: dt.datetime | None = None,
 ) -> None:
-    """Append one entry to the tamper-evident audit trail (stub until issue 7 lands)."""
-    return None
+    """Append one entry to the tamper-evident audit trail."""
+    append_entry(actor, action, subject, details, at=at)
+
+
+def append_entry(
+    actor: str, action: str, subject: str, details: Mapping[str, Any] | None = None, *, at: dt.datetime | None = None
+) -> ChainEntry:
+    """As :func:`append`, returning the entry written (its sequence number and hashes)."""
+    when = at or dt.datetime.now(UTC)
+    if when.tzinfo is None:
+        raise ValueError("audit times must carry a time zone")
+    stamp = when.astimezone(UTC).isoformat(timespec="microseconds")
+    details_json = canonical(dict(details or {}))
+    salt = secrets.token_hex(16)
+    content = content_hash(salt, subject, details_json)
+    db = _database()
+    for attempt in range(5):
+        try:
+            with _write_lock(db):
+                head = AuditHead.get_or_none(AuditHead.id == 1)
+                seq, prev = (int(head.seq) + 1, str(head.entry_hash)) if head else (1, GENESIS)
+                digest = entry_hash(seq, stamp, actor, action, content, prev)
+                AuditEntry.create(
+                    seq=seq, at=stamp, actor=actor, action=action, subject=subject, details=details_json,
+                    salt=salt, content_hash=content, prev_hash=prev, entry_hash=digest,
+                )
+                AuditHead.insert(id=1, seq=seq, entry_hash=digest).on_conflict(
+                    conflict_target=[AuditHead.id], update={AuditHead.seq: seq, AuditHead.entry_hash: digest}
+                ).execute()
+                return ChainEntry(seq, stamp, actor, action, subject, details_json, salt, content, prev, digest)
+        except peewee.IntegrityError:
+            if attempt == 4:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _entry(row: AuditEntry) -> ChainEntry:
+    return ChainEntry(
+        int(row.seq), str(row.at), str(row.actor), str(row.action), str(row.subject), str(row.details),
+        str(row.salt), str(row.content_hash), str(row.prev_hash), str(row.entry_hash), bool(row.redacted),
+    )
+
+
+def entries(after: int = 0, limit: int | None = None) -> list[ChainEntry]:
+    query = AuditEntry.select().where(AuditEntry.seq > after).order_by(AuditEntry.seq)
+    if limit is not None:
+        query = query.limit(limit)
+    return [_entry(r) for r in query]
+
+
+def verify() -> ChainReport:
+    """Walk the whole trail; the report lists every problem found."""
+    head = AuditHead.get_or_none(AuditHead.id == 1)
+    return verify_chain(entries(), (int(head.seq), str(head.entry_hash)) if head else None)
+
+
+def _mentions(texts: Iterable[str]) -> peewee.Expression | None:
+    condition: peewee.Expression | None = None
+    for text in texts:
+        clause = AuditEntry.subject.contains(text) | AuditEntry.details.contains(text)
+        condition = clause if condition is None else (condition | clause)
+    return condition
+
+
+def entries_about(subjects: Iterable[str], texts: Iterable[str]) -> list[ChainEntry]:
+    """Entries whose subject is one of ``subjects`` or that mention one of ``texts``."""
+    subject_list = list(subjects)
+    condition = _mentions(texts)
+    if subject_list:
+        by_subject = AuditEntry.subject.in_(subject_list)
+        condition = by_subject if condition is None else (condition | by_subject)
+    if condition is None:
+        return []
+    query = AuditEntry.select().where(condition & (AuditEntry.redacted == False)).order_by(AuditEntry.seq)  # noqa: E712
+    return [_entry(r) for r in query]
+
+
+def redact_mentions(texts: Iterable[str], actor: str, details: Mapping[str, Any]) -> list[int]:
+    """Blank the subject and details (and the salt) of entries that mention any of ``texts``.
+
+    The content hash stays, so the chain still verifies; in the same transaction an
+    ``erasure.redact`` entry names the sequence numbers blanked, which is what verify accepts.
+    """
+    condition = _mentions(texts)
+    if condition is None:
+        return []
+    db = _database()
+    with _write_lock(db):
+        seqs = [int(r.seq) for r in AuditEntry.select(AuditEntry.seq).where(condition & (AuditEntry.redacted == False))]  # noqa: E712
+        if seqs:
+            AuditEntry.update(subject=REDACTED, details=json.dumps(REDACTED), salt="", redacted=True).where(
+                AuditEntry.seq.in_(seqs)
+            ).execute()
+            append_entry(actor, "erasure.redact", "audit", {**details, "redacted_seqs": seqs})
+    return seqs
+
+
+def as_dict(entry: ChainEntry) -> dict[str, Any]:
+    details: Any = json.loads(entry.details_json)
+    return {"seq": entry.seq, "at": entry.at, "actor": entry.actor, "action": entry.action,
+            "subject": entry.subject, "details": details, "entry_hash": entry.entry_hash}

@@ -120,6 +120,13 @@ def import_list(app: App, name: str, file: Path, delta: bool, list_date: dt.date
         for bad in refused.bad:
             click.echo(bad.describe(str(file)), err=True)
         raise click.ClickException(str(refused)) from None
+    # Data protection hook (issue 7): list imports go into the audit trail.
+    from livecall_ari.protection import audit
+
+    audit.append(_user(), "list.import", f"list:{name}", {
+        "version": report.version, "file": str(file), "kind": report.kind, "count": report.count,
+        "added": report.added, "removed": report.removed, "snapshot_date": report.snapshot_date.isoformat(),
+    })
     for bad in report.bad:
         click.echo(bad.describe(str(file)), err=True)
     if report.bad_count > len(report.bad):

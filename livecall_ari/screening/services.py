@@ -33,6 +33,7 @@ from livecall_ari.screening.store import ScreeningStore
 
 if TYPE_CHECKING:
     from livecall_ari.app import App
+    from livecall_ari.protection.services import SuppressionView
 
 log = logging.getLogger("livecall.screening")
 
@@ -155,9 +156,15 @@ class ScreeningDecider:
 
     screener: Screener
     lists: LiveLists
+    # Data protection hook (issue 7): numbers erased on request stay blocked as `objection`
+    # for marketing and claims calls, through their keyed hash (protection/services.py).
+    suppression: "SuppressionView | None" = None
 
     def decide(self, attempt: CallAttempt) -> Decision:
-        return self.screener.screen(attempt, self.lists.current())
+        view = self.lists.current()
+        if self.suppression is not None:
+            view = self.suppression.apply(view)
+        return self.screener.screen(attempt, view)
 
 
 def lists_directory(settings: config.Settings) -> Path:
@@ -189,4 +196,6 @@ def build_screener(settings: config.Settings) -> Screener:
 
 def build_decider(app: "App") -> ScreeningDecider:
     """The screening Decider for ``app``: its settings, its database, its lists directory."""
-    return ScreeningDecider(build_screener(app.settings), LiveLists(app.database(), list_files(app)))
+    from livecall_ari.protection.services import suppression_view  # data protection hook (issue 7)
+
+    return ScreeningDecider(build_screener(app.settings), LiveLists(app.database(), list_files(app)), suppression_view(app))

@@ -13,6 +13,7 @@ from typing import Iterable, Iterator
 
 import peewee
 
+from livecall_ari.protection import audit
 from livecall_ari.screening.core import Consent, ListSnapshot, Objection
 from livecall_ari.screening.models import ConsentRecord, ListVersion, ObjectionRecord, ScreeningState
 from livecall_ari.screening.revision import RevisionFile
@@ -76,6 +77,9 @@ class ScreeningStore:
                 organisation=organisation, number=number, recorded_at=to_db(at), recorded_by=by,
                 reason=reason, revision=revision,
             )
+            # Data protection hook (issue 7): every list change goes into the audit trail.
+            audit.append(by, "objection.add", audit.subject_for_number(f"+{number}"),
+                         {"organisation": organisation, "objection": row.id, "reason": reason}, at=at)
             ConsentRecord.update(
                 withdrawn_at=to_db(at), withdrawn_by=by, withdrawal_reason=f"objection {row.id}", revision=revision
             ).where(
@@ -88,7 +92,7 @@ class ScreeningStore:
     def remove_objection(self, organisation: str, number: int, at: dt.datetime, by: str) -> int:
         """Take the number off the objection list (the row is kept, marked removed)."""
         with self.change() as revision:
-            return int(
+            removed = int(
                 ObjectionRecord.update(removed_at=to_db(at), removed_by=by, revision=revision)
                 .where(
                     (ObjectionRecord.organisation == organisation)
@@ -97,6 +101,10 @@ class ScreeningStore:
                 )
                 .execute()
             )
+            if removed:  # data protection hook (issue 7)
+                audit.append(by, "objection.remove", audit.subject_for_number(f"+{number}"),
+                             {"organisation": organisation}, at=at)
+            return removed
 
     def _active_objection(self, organisation: str, number: int) -> ObjectionRecord | None:
         row: ObjectionRecord | None = (
@@ -128,6 +136,8 @@ class ScreeningStore:
             ]
             for start in range(0, len(rows), 5000):
                 ObjectionRecord.insert_many(rows[start:start + 5000]).execute()
+            # Data protection hook (issue 7): one entry for the bulk load.
+            audit.append(by, "objection.bulk_add", f"objections:{organisation}", {"count": len(rows), "reason": reason}, at=at)
             return len(rows)
 
     # Consents -----------------------------------------------------------------------------
@@ -138,11 +148,14 @@ class ScreeningStore:
                 organisation=organisation, number=number, given_at=to_db(at), recorded_by=by,
                 evidence=evidence, scope=scope, revision=revision,
             )
+            # Data protection hook (issue 7).
+            audit.append(by, "consent.add", audit.subject_for_number(f"+{number}"),
+                         {"organisation": organisation, "consent": row.id, "scope": scope, "evidence": evidence}, at=at)
             return _consent(row)
 
     def withdraw_consent(self, organisation: str, number: int, at: dt.datetime, by: str, reason: str) -> int:
         with self.change() as revision:
-            return int(
+            withdrawn = int(
                 ConsentRecord.update(withdrawn_at=to_db(at), withdrawn_by=by, withdrawal_reason=reason, revision=revision)
                 .where(
                     (ConsentRecord.organisation == organisation)
@@ -151,6 +164,10 @@ class ScreeningStore:
                 )
                 .execute()
             )
+            if withdrawn:  # data protection hook (issue 7)
+                audit.append(by, "consent.withdraw", audit.subject_for_number(f"+{number}"),
+                             {"organisation": organisation, "count": withdrawn, "reason": reason}, at=at)
+            return withdrawn
 
     def consents(self, organisation: str, number: int | None = None) -> list[ConsentRecord]:
         query = ConsentRecord.select().where(ConsentRecord.organisation == organisation)
