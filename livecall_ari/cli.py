@@ -46,6 +46,7 @@ def init(app: App, force: bool) -> None:
     else:
         settings.ari.password = config.generate_secret()
         settings.web.api_token = config.generate_secret()
+        settings.ami.secret = config.generate_secret()
         settings.path.parent.mkdir(parents=True, exist_ok=True)
         settings.path.write_text(config.dump(settings))
         click.echo(f"{settings.path}: written, with a new ARI password")

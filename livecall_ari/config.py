@@ -59,6 +59,15 @@ class AriSettings:
 
 
 @dataclass
+class AmiSettings:
+    # Used only to pause recordings (MixMonitorMute); loopback, generated secret.
+    host: str = "127.0.0.1"
+    port: int = 5038
+    user: str = "livecall"
+    secret: str = ""
+
+
+@dataclass
 class FastAgiSettings:
     host: str = "127.0.0.1"
     port: int = 4573
@@ -231,6 +240,7 @@ class Settings:
     organisation: OrganisationSettings = field(default_factory=OrganisationSettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     ari: AriSettings = field(default_factory=AriSettings)
+    ami: AmiSettings = field(default_factory=AmiSettings)
     fastagi: FastAgiSettings = field(default_factory=FastAgiSettings)
     gate: GateSettings = field(default_factory=GateSettings)
     asterisk: AsteriskSettings = field(default_factory=AsteriskSettings)
@@ -265,7 +275,7 @@ class ConfigError(Exception):
     """A settings file or variable that cannot be used; the message says which and why."""
 
 
-_SECTIONS = ("web", "recording", "organisation", "database", "ari", "fastagi", "gate", "asterisk", "sandbox", "screening", "charges",
+_SECTIONS = ("web", "recording", "organisation", "database", "ari", "ami", "fastagi", "gate", "asterisk", "sandbox", "screening", "charges",
              "supervision", "protection")
 
 
@@ -369,6 +379,9 @@ def ensure_secrets(settings: Settings) -> bool:
         changed = True
     if not settings.web.api_token:
         settings.web.api_token = generate_secret()
+        changed = True
+    if not settings.ami.secret:
+        settings.ami.secret = generate_secret()
         changed = True
     return changed
 

@@ -23,8 +23,8 @@ def asterisk() -> None:
 @click.pass_obj
 def render(app: App, dest: Path, templates: Path | None, dry_run: bool) -> None:
     """Render asterisk_conf/*.conf.j2 into DEST/*_livecall.conf; never touches your own files."""
-    if not app.settings.ari.password:
-        raise click.ClickException("no ARI password in the settings: run `livecall init` first")
+    if not app.settings.ari.password or not app.settings.ami.secret:
+        raise click.ClickException("no ARI password or AMI secret in the settings: run `livecall init` first")
     files = render_all(app.settings, override_dir=templates)
     changes = diff(dest, files)
     click.echo(changes or "no changes", nl=not changes)

@@ -28,6 +28,8 @@ INCLUDED_FROM = {
     "cdr_custom_livecall.conf": "cdr_custom.conf",
     "pjsip_livecall.conf": "pjsip.conf",
     "features_livecall.conf": "features.conf",
+    "manager_livecall.conf": "manager.conf",
+    "extensions_supervision_livecall.conf": "extensions.conf",
 }
 
 
@@ -78,11 +80,8 @@ def template_context(settings: Settings, extra: Mapping[str, Any] | None = None)
         "recordings_dir": dialplan_escape(rec_dir),
         "recorded_purposes": "|".join(p for p in PURPOSES if policy.records(p)),
         "noticed_purposes": "|".join(p for p in PURPOSES if policy.notifies(p)),
-        "per_leg_options": (
-            f"r({rec_dir}/${{STRFTIME(${{EPOCH}},GMT,%Y/%m/%d)}}/${{ARG1}}-in.wav)"
-            f"t({rec_dir}/${{STRFTIME(${{EPOCH}},GMT,%Y/%m/%d)}}/${{ARG1}}-out.wav)"
-            if settings.recording.per_leg else ""
-        ),
+        # Each leg beside the mixed file: -in what the called party said, -out what they heard.
+        "per_leg_options": "r(${LIVECALL_STEM}-in.wav)t(${LIVECALL_STEM}-out.wav)" if settings.recording.per_leg else "",
         "roleplay_pattern": settings.recording.roleplay_prefix,
     }
     context.update(extra or {})

@@ -22,6 +22,9 @@ from livecall_ari.recording.plugin import build_agi as build_recording_agi
 from livecall_ari.recording.plugin import build_service as build_recording_service
 from livecall_ari.recording.plugin import reconcile_loop
 from livecall_ari.recording.services import RecordingService
+from livecall_ari.supervision.plugin import agi_handlers as supervision_agi_handlers
+from livecall_ari.supervision.plugin import build_service as build_supervision_service
+from livecall_ari.supervision.services import SupervisionService
 
 log = logging.getLogger("livecall.serve")
 
@@ -33,6 +36,7 @@ class GateDependencies:
     stasis: GateStasisApp
     agi: FastAgiServer
     recording: RecordingService
+    supervision: SupervisionService | None = None
 
 
 def build(app: App) -> GateDependencies:
@@ -44,8 +48,10 @@ def build(app: App) -> GateDependencies:
     agi_handler = GateAgiHandler(service, s.gate.default_purpose, s.organisation.id)
     recording = build_recording_service(app)
     handlers: dict[str, Handler] = {"screen": agi_handler, **build_recording_agi(app, recording).handlers()}
+    supervision = build_supervision_service(app)
+    handlers.update(supervision_agi_handlers(supervision))
     agi = FastAgiServer(handlers, s.fastagi.host, s.fastagi.port)
-    return GateDependencies(service, ari, stasis, agi, recording)
+    return GateDependencies(service, ari, stasis, agi, recording, supervision)
 
 
 async def _pump_events(deps: GateDependencies) -> None:
@@ -99,5 +105,5 @@ def extra_tasks(app: App, stop: asyncio.Event, deps: GateDependencies) -> list[t
         from livecall_ari.web.server import serve_web
         from livecall_ari.web.app import WebDependencies
 
-        tasks.append(("web", serve_web(WebDependencies(app, services={"ari": deps.ari}))))
+        tasks.append(("web", serve_web(WebDependencies(app, services={"ari": deps.ari, "supervision": deps.supervision}))))
     return tasks

@@ -7,15 +7,23 @@ only reports, so a failure here never changes what happens to the call.
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Awaitable, Callable
 
+from livecall_ari.ami.client import AmiError
 from livecall_ari.fastagi.server import AgiRequest, AgiSession, Handler
 from livecall_ari.recording.services import RecordingService
 
 
+log = logging.getLogger("livecall.recording")
+
+
 def _args(request: AgiRequest, n: int) -> list[str]:
     return (request.args + [""] * n)[:n]
+
+
+Mute = Callable[[str, bool], Awaitable[None]]
 
 
 @dataclass
@@ -23,6 +31,8 @@ class RecordingAgi:
     service: RecordingService
     decline_key: str
     objection_key: str
+    # Mutes or unmutes the MixMonitor on a channel (AMI MixMonitorMute); raises if it cannot.
+    mute: Mute
     _finishing: set["asyncio.Future[Any]"] = field(default_factory=set)
 
     async def start(self, request: AgiRequest, session: AgiSession) -> None:
@@ -34,8 +44,17 @@ class RecordingAgi:
         self.service.notice(call_id, number, prompt, started, status, key, self.decline_key, self.objection_key)
 
     async def pause(self, request: AgiRequest, session: AgiSession) -> None:
-        call_id, action, by = _args(request, 3)
+        call_id, action, by, channel = _args(request, 4)
+        if action not in ("pause", "resume"):
+            return
+        try:
+            await self.mute(channel, action == "pause")
+        except AmiError as exc:
+            # The dialplan stops the recording instead: nothing more of this call is kept.
+            log.error("could not %s the recording of call %s (%s); it is stopped instead", action, call_id, exc)
+            return
         self.service.paused(call_id, action, by)
+        await session.set_variable("LIVECALL_PAUSE_OK", "yes")
 
     async def end(self, request: AgiRequest, session: AgiSession) -> None:
         [call_id] = _args(request, 1)

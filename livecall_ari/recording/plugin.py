@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import logging
 
+from livecall_ari.ami.client import AmiError, send_action
 from livecall_ari.app import App
 from livecall_ari.recording.agi import RecordingAgi
 from livecall_ari.recording.services import RecordingService
@@ -38,8 +39,16 @@ def build_service(app: App) -> RecordingService:
 
 
 def build_agi(app: App, service: RecordingService) -> RecordingAgi:
-    r = app.settings.recording
-    return RecordingAgi(service, r.decline_key, r.objection_key)
+    r, ami = app.settings.recording, app.settings.ami
+
+    async def mute(channel: str, on: bool) -> None:
+        response = await send_action(ami.host, ami.port, ami.user, ami.secret, {
+            "Action": "MixMonitorMute", "Channel": channel, "Direction": "both", "State": "1" if on else "0",
+        })
+        if response.get("Response") != "Success":
+            raise AmiError(f"MixMonitorMute on {channel}: {response.get('Message', '?')}")
+
+    return RecordingAgi(service, r.decline_key, r.objection_key, mute)
 
 
 async def reconcile_loop(service: RecordingService, stop: asyncio.Event, every: float = 60.0) -> None:

@@ -79,7 +79,8 @@ class RecordingService:
         if row is None:
             return
         if row.file:
-            self.host_path(row.file).unlink(missing_ok=True)
+            for path in leg_files(self.host_path(row.file), include_mixed=True):
+                path.unlink(missing_ok=True)
         row.state, row.file, row.ended_at = "declined", None, self.clock()
         row.save()
 
@@ -140,6 +141,8 @@ class RecordingService:
         if root.is_dir():
             known = {r.file for r in Recording.select(Recording.file).where(Recording.file.is_null(False))}
             for path in sorted(root.glob("*/*/*/*.wav")):
+                if path.stem.endswith(("-in", "-out")):
+                    continue
                 asterisk_path = f"{self.recordings_dir.rstrip('/')}/{path.relative_to(root)}"
                 if asterisk_path in known or time.time() - path.stat().st_mtime < older_than.total_seconds():
                     continue
@@ -160,6 +163,14 @@ class RecordingService:
                         counts["objections"] += 1
                 taken.unlink()
         return counts
+
+
+def leg_files(mixed: Path, include_mixed: bool = False) -> list[Path]:
+    """A recording's files: the per-leg ones (``-in``: the called party, ``-out``: what they
+    heard) beside the mixed one, when the per-leg option made them."""
+    stem = mixed.with_suffix("")
+    legs = [stem.with_name(stem.name + "-in.wav"), stem.with_name(stem.name + "-out.wav")]
+    return ([mixed] if include_mixed else []) + legs
 
 
 def _epoch(text: str) -> dt.datetime | None:

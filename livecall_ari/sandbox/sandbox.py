@@ -3,7 +3,7 @@
 Debian 12 has no asterisk package, so the chroot (built once into the cache directory by
 build-chroot.sh, then reused) holds sid's Asterisk 22. Two Asterisk processes run from it:
 
-- ``pbx``: LiveCall's generated configuration, three agents (1001-1003), a supervisor (2001),
+- ``pbx``: LiveCall's generated configuration, three agents (1001-1003), two supervisors (2001, 2002),
   a benchmark phone (1999) that bypasses the gate, ARI on 127.0.0.1, SIP on 127.0.0.1;
 - ``pstn``: the far end on 127.0.0.2 (PJSIP identifies by IP only, so the trunk's far end must
   not share the agents' address); it answers any number after a short ring, records what it
@@ -89,6 +89,8 @@ PHONES = (
     # Agent 1003 uses the FastAGI entry, to prove both entries reach the same decision.
     {"name": "1003", "label": "Agent 1003", "set_var": ["LIVECALL_ENTRY=agi"]},
     {"name": "2001", "label": "Supervisor 2001"},
+    # A second supervisor's desk phone, for refusals (authorised only when a test says so).
+    {"name": "2002", "label": "Supervisor 2002"},
     # Sandbox only: dials the trunk without the gate, for the post-dial-delay baseline.
     {"name": "1999", "label": "Benchmark direct", "context": "sandbox-direct"},
 )
@@ -274,13 +276,15 @@ class Sandbox:
             except httpx.TransportError as exc:
                 last = repr(exc)
             time.sleep(0.2)
-        raise SandboxError(f"ARI at {ari.url} not ready within {timeout:.0f} s: {last}")
+        hint = (" (another Asterisk, perhaps a sandbox started with other settings, may hold the port:"
+                " stop it with `livecall sandbox down` and those settings)") if last.startswith("401") else ""
+        raise SandboxError(f"ARI at {ari.url} not ready within {timeout:.0f} s: {last}{hint}")
 
     def up(self) -> None:
         if os.geteuid() != 0:
             raise SandboxError("the sandbox needs root (it runs Asterisk in a chroot)")
-        if not self.settings.ari.password:
-            raise SandboxError("no ARI password in the settings: run `livecall init` first")
+        if not self.settings.ari.password or not self.settings.ami.secret:
+            raise SandboxError("no ARI password or AMI secret in the settings: run `livecall init` first")
         self.ensure_chroot()
         changed = self._write_config()
         for instance in (PSTN, PBX):

@@ -10,13 +10,18 @@ import csv
 import datetime as dt
 import re
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from livecall_ari.sandbox.rtp import tone_pcap
+
 SCENARIO_DIR = Path(__file__).resolve().parents[2] / "tests" / "sipp"
+# The tone an agent's phone sends, so tests can tell it from the far end's voice.
+AGENT_HZ = 500
 
 
 @dataclass
@@ -83,6 +88,14 @@ class SippCall:
         return result
 
 
+def free_udp_port() -> int:
+    """A free port, so that no two phones share one (sipp's own choice is 5061 when free, and a
+    late retransmission for an earlier call would reach the next phone there)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def start_call(
     number: str,
     agent: str,
@@ -101,9 +114,11 @@ def start_call(
         raise FileNotFoundError("sipp is not installed (apt-get install sip-tester)")
     workdir = Path(tempfile.mkdtemp(prefix="livecall-sipp-"))
     (workdir / "agent.csv").write_text(f"SEQUENTIAL\n{agent};\n")
+    # What the phone says once the call is answered (the scenarios play agent.pcap).
+    tone_pcap(workdir / "agent.pcap", AGENT_HZ, max(hold_ms / 1000 + 1, 20))
     cmd = [
         "sipp", pbx, "-sf", str(SCENARIO_DIR / scenario), "-inf", str(workdir / "agent.csv"),
-        "-s", number, "-au", agent, "-ap", password, "-i", "127.0.0.1", "-p", "0", "-mi", "127.0.0.1",
+        "-s", number, "-au", agent, "-ap", password, "-i", "127.0.0.1", "-p", str(free_udp_port()), "-mi", "127.0.0.1",
         "-m", str(calls), "-l", str(concurrent), "-d", str(hold_ms),
         "-timeout", str(timeout), "-timeout_error", "-trace_err", "-trace_rtt", "-rtt_freq", "1", "-nostdin",
     ]

@@ -14,9 +14,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import datetime as dt
+from zoneinfo import ZoneInfo
+
 import httpx
+import pytest
 
 from livecall_ari.sandbox import sipp
+from livecall_ari.screening.hours import BankHolidays
+from livecall_ari.sandbox.rtp import tone_pcap
 from livecall_ari.sandbox.sipp import SippCall, SippResult
 from tests.conftest import until
 
@@ -80,9 +86,12 @@ class Service:
     env: dict[str, str]
     db_path: Path
     proc: subprocess.Popen[str] | None = None
+    started_at: str = ""
     log_path: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="serve-")) / "serve.log")
 
     def start(self) -> "Service":
+        # Rows this service writes are at least this recent (SQLite text timestamps compare).
+        self.started_at = str(dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1))[:19]
         log = open(self.log_path, "a")
         self.proc = subprocess.Popen(
             [*LIVECALL, "serve"], env={**os.environ, **self.env}, stdout=log, stderr=subprocess.STDOUT, text=True,
@@ -132,3 +141,63 @@ class Service:
             return []
         finally:
             con.close()
+
+
+NATIONS = ("England", "Scotland", "Wales", "Northern Ireland")
+
+
+def open_for_marketing(tmp_path: Path) -> dict[str, str]:
+    """Settings under which the calling-hours rules cannot refuse a call made now.
+
+    Tests run at any hour; rather than fake the clock (the service reads the real one), pick a
+    fixed-offset zone where it is now about midday and a nation with no bank holiday today.
+    """
+    now = dt.datetime.now(dt.timezone.utc)
+    offset = 12 - now.hour  # Etc/GMT-N is N hours ahead of UTC
+    offset = max(-12, min(14, offset))
+    zone = f"Etc/GMT{-offset:+d}" if offset else "Etc/GMT"
+    local_day = now.astimezone(ZoneInfo(zone)).date()
+    nation = next((n for n in NATIONS if BankHolidays(n).name(local_day) is None), None)
+    if nation is None:
+        pytest.skip(f"{local_day} is a bank holiday in every UK nation: marketing calls are refused today")
+    return {
+        "LIVECALL_SCREENING_TIMEZONE": zone,
+        "LIVECALL_SCREENING_CALLING_DAYS": "mon-sun",
+        "LIVECALL_SCREENING_CALLING_START": "06:00",
+        "LIVECALL_SCREENING_CALLING_END": "18:00",
+        "LIVECALL_SCREENING_NATION": nation,
+        "LIVECALL_SCREENING_LISTS_DIR": str(tmp_path / "lists"),
+        "LIVECALL_GATE_DECIDER": "screening",
+    }
+
+
+def answering_phone(sandbox: SandboxInfo, endpoint: str, timeout: int = 30) -> SippCall:
+    """Register ``endpoint`` from a free port and answer the next call there (sipp cannot
+    register and then take a new dialog in one scenario, so two runs share the port)."""
+    port = sipp.free_udp_port()
+    workdir = Path(tempfile.mkdtemp(prefix="livecall-phone-"))
+    (workdir / "phone.csv").write_text(f"SEQUENTIAL\n{endpoint};\n")
+    tone_pcap(workdir / "agent.pcap", sipp.AGENT_HZ, timeout)
+    register = subprocess.run(
+        ["sipp", sandbox.data["sip"], "-sf", str(sipp.SCENARIO_DIR / "supervision_register.xml"),
+         "-inf", str(workdir / "phone.csv"), "-key", "expires", "60", "-au", endpoint, "-ap", sandbox.password(endpoint),
+         "-i", "127.0.0.1", "-p", str(port), "-m", "1", "-timeout", "10", "-timeout_error", "-nostdin"],
+        cwd=workdir, capture_output=True, text=True, timeout=30,
+    )
+    assert register.returncode == 0, f"{endpoint} could not register: {register.stdout[-500:]}{register.stderr[-500:]}"
+    with open(workdir / "sipp-stderr.txt", "w") as stderr:
+        proc = subprocess.Popen(
+            ["sipp", "-sf", str(sipp.SCENARIO_DIR / "phone_answer.xml"), "-i", "127.0.0.1", "-p", str(port),
+             "-mi", "127.0.0.1", "-m", "1", "-timeout", str(timeout), "-timeout_error", "-trace_msg", "-nostdin"],
+            cwd=workdir, stdout=subprocess.DEVNULL, stderr=stderr, text=True,
+        )
+    return SippCall(proc, workdir, time.monotonic())
+
+
+def load_fresh_lists(service: Service, tmp_path: Path, tps: list[str] = (), ctps: list[str] = ()) -> None:  # type: ignore[assignment]
+    """Import today's TPS and CTPS snapshots (so marketing calls are not refused as stale)."""
+    today = dt.date.today().isoformat()
+    for name, numbers in (("tps", list(tps) or ["01614960001"]), ("ctps", list(ctps) or ["01614960000"])):
+        f = tmp_path / f"{name}.txt"
+        f.write_bytes("".join(f"{n[:4]:<5}{n[4:]:>7}\r\n" for n in numbers).encode())
+        livecall("lists", "import", name, str(f), "--list-date", today, env=service.env)

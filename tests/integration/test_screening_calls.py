@@ -4,57 +4,23 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
 
-from livecall_ari.screening.hours import BankHolidays
-from tests.integration.harness import SandboxInfo, Service, call, livecall
+from tests.integration.harness import SandboxInfo, Service, call, livecall, load_fresh_lists, open_for_marketing
 
 pytestmark = pytest.mark.sandbox
 
 ON_TPS = "02079460999"
 NOT_LISTED = "02079460018"
-NATIONS = ("England", "Scotland", "Wales", "Northern Ireland")
-
-
-def _open_for_marketing(tmp_path: Path) -> dict[str, str]:
-    """Settings under which the calling-hours rules cannot refuse a call made now.
-
-    Tests run at any hour; rather than fake the clock (the service reads the real one), pick a
-    fixed-offset zone where it is now about midday and a nation with no bank holiday today.
-    """
-    now = dt.datetime.now(dt.timezone.utc)
-    offset = 12 - now.hour  # Etc/GMT-N is N hours ahead of UTC
-    offset = max(-12, min(14, offset))
-    zone = f"Etc/GMT{-offset:+d}" if offset else "Etc/GMT"
-    local_day = now.astimezone(ZoneInfo(zone)).date()
-    nation = next((n for n in NATIONS if BankHolidays(n).name(local_day) is None), None)
-    if nation is None:
-        pytest.skip(f"{local_day} is a bank holiday in every UK nation: marketing calls are refused today")
-    return {
-        "LIVECALL_SCREENING_TIMEZONE": zone,
-        "LIVECALL_SCREENING_CALLING_DAYS": "mon-sun",
-        "LIVECALL_SCREENING_CALLING_START": "06:00",
-        "LIVECALL_SCREENING_CALLING_END": "18:00",
-        "LIVECALL_SCREENING_NATION": nation,
-        "LIVECALL_SCREENING_LISTS_DIR": str(tmp_path / "lists"),
-        "LIVECALL_GATE_DECIDER": "screening",
-    }
 
 
 @pytest.fixture
 def screened(make_service, tmp_path: Path) -> Service:  # type: ignore[no-untyped-def]
     """`livecall serve` with the screening rules, a fresh TPS (one number) and CTPS."""
-    env = _open_for_marketing(tmp_path)
+    env = open_for_marketing(tmp_path)
     service: Service = make_service(**env)
-    today = dt.date.today().isoformat()
-    tps = tmp_path / "tps.txt"
-    tps.write_bytes(f"{ON_TPS[:4]:<5}{ON_TPS[4:]:>7}\r\n".encode())
-    ctps = tmp_path / "ctps.txt"
-    ctps.write_bytes(b"01614960000 \r\n")
-    livecall("lists", "import", "tps", str(tps), "--list-date", today, env=service.env)
-    livecall("lists", "import", "ctps", str(ctps), "--list-date", today, env=service.env)
+    load_fresh_lists(service, tmp_path, tps=[ON_TPS])
     return service
 
 

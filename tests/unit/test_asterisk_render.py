@@ -12,6 +12,7 @@ from livecall_ari.config import load
 def settings(tmp_path: Path):  # type: ignore[no-untyped-def]
     s = load(tmp_path / "none.toml", environ={})
     s.ari.password = "secret-1"
+    s.ami.secret = "secret-2"
     return s
 
 

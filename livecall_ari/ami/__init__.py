@@ -1,0 +1,1 @@
+"""The Asterisk Manager Interface, for the one thing neither ARI nor the dialplan can do."""
