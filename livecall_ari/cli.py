@@ -59,6 +59,7 @@ def _register() -> None:
     from livecall_ari.asterisk.cli import commands as asterisk_commands
     from livecall_ari.charges.cli import commands as charges_commands
     from livecall_ari.gate.cli import commands as gate_commands
+    from livecall_ari.portal.cli import commands as portal_commands
     from livecall_ari.protection.cli import commands as protection_commands
     from livecall_ari.recording.cli import commands as recording_commands
     from livecall_ari.sandbox.cli import commands as sandbox_commands
@@ -67,7 +68,7 @@ def _register() -> None:
 
     for group in (
         gate_commands, asterisk_commands, sandbox_commands, screening_commands, charges_commands,
-        recording_commands, supervision_commands, protection_commands,
+        recording_commands, supervision_commands, protection_commands, portal_commands,
     ):
         for command in group:
             main.add_command(command)

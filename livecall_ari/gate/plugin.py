@@ -94,7 +94,12 @@ def _report_failure(task: "asyncio.Task[None]") -> None:
 
 def extra_tasks(app: App, stop: asyncio.Event, deps: GateDependencies) -> list[tuple[str, Coroutine[Any, Any, None]]]:
     """Background work of other capabilities that runs inside ``livecall serve``."""
-    tasks: list[tuple[str, Coroutine[Any, Any, None]]] = [("recording-reconcile", reconcile_loop(deps.recording, stop))]
+    from livecall_ari.protection.services import retention_loop
+
+    tasks: list[tuple[str, Coroutine[Any, Any, None]]] = [
+        ("recording-reconcile", reconcile_loop(deps.recording, stop)),
+        ("retention", retention_loop(app, stop)),
+    ]
     if app.settings.charges.cdr_file:
         from pathlib import Path
 

@@ -150,10 +150,11 @@ def encryption_seal(app: App, files: tuple[Path, ...]) -> None:
                 click.echo(f"{path}: already encrypted")
                 continue
             encrypt_file(path, keys)
+            from livecall_ari.recording.files import as_asterisk_sees
             from livecall_ari.recording.models import Recording
 
             app.database()
-            Recording.update(encrypted=True).where(Recording.file == str(path.resolve())).execute()
+            Recording.update(encrypted=True).where(Recording.file == as_asterisk_sees(app.settings, path)).execute()
             click.echo(f"{path}: encrypted")
     except KeyFileError as exc:
         raise click.ClickException(str(exc)) from None

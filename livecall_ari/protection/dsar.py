@@ -95,7 +95,7 @@ def _json(value: Any) -> bytes:
 
 def export(
     data: SubjectData, out: Path, request: DsarRequest, keys: KeyRing | None, organisation: str,
-    contact: str, now: dt.datetime, actor: str,
+    contact: str, now: dt.datetime, actor: str, locate: Callable[[str], Path] = Path,
 ) -> dict[str, Any]:
     """Write the zip (atomically: a temporary file renamed) and return its manifest."""
     files: list[dict[str, Any]] = []
@@ -116,7 +116,7 @@ def export(
         audio = [(f"recordings/{rec['id']}-", rec) for rec in data.recordings]
         audio += [("recordings/linked/", {"id": path, "file": path}) for path in data.linked_audio]
         for prefix, rec in audio:
-            source = Path(str(rec["file"])) if rec.get("file") else None
+            source = locate(str(rec["file"])) if rec.get("file") else None
             if source is None or not source.exists():
                 missing.append(rec["id"])
                 continue

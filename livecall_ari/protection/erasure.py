@@ -31,6 +31,7 @@ from typing import Any, Callable
 import peewee
 
 from livecall_ari.protection import audit
+from livecall_ari.recording.files import recording_files
 from livecall_ari.protection.core import canonical, key_fingerprint, keyed_hash, pseudonym
 from livecall_ari.protection.models import DsarRequest, ErasureJob, LegalHoldRecord, Suppression
 from livecall_ari.protection.registry import (
@@ -55,19 +56,13 @@ class ErasureResult:
     resumed: bool
 
 
-def recording_files(path: Path) -> list[Path]:
-    """The recording and files beside it named after it (``<stem>-in.wav``, ``<stem>.json``...)."""
-    stem = path.name[: -len(path.suffix)] if path.suffix else path.name
-    found = [path] if path.exists() else []
-    if path.parent.is_dir():
-        found += [p for p in path.parent.iterdir() if p != path and (p.name.startswith(stem + "-") or p.name.startswith(stem + "."))]
-    return found
-
-
 class Erasure:
     def __init__(self, db: peewee.Database, key: bytes, certificates: Path, screening: ScreeningStore,
-                 actor: str, organisation: str, stage: Stage | None = None) -> None:
+                 actor: str, organisation: str, stage: Stage | None = None,
+                 locate: Callable[[str], Path] = Path) -> None:
         self.db = db
+        # Maps a recording's path as Asterisk wrote it to this host (recording.files.on_host).
+        self.locate = locate
         self.key = key
         self.certificates = certificates
         self.screening = screening
@@ -145,8 +140,8 @@ class Erasure:
             for row in rows:
                 if not row.file:
                     continue
-                files = recording_files(Path(str(row.file)))
-                if not Path(str(row.file)).exists():
+                files = recording_files(self.locate(str(row.file)))
+                if not self.locate(str(row.file)).exists():
                     counts["files_already_gone"] += 1
                 for path in files:
                     counts["bytes_deleted"] += path.stat().st_size
@@ -154,7 +149,7 @@ class Erasure:
                     counts["files_deleted"] += 1
             # Monitoring recordings and other audio of the number's calls named by linked tables.
             for table, column, name in linked_files(self.db, subject_calls(self.db, e164)):
-                for path in recording_files(Path(name)):
+                for path in recording_files(self.locate(name)):
                     counts["bytes_deleted"] += path.stat().st_size
                     path.unlink(missing_ok=True)
                     counts["files_deleted"] += 1

@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING
 
 from livecall_ari.protection import audit
 from livecall_ari.protection.core import LegalHold, RetainedRecord, RetentionVerdict, retention_plan
-from livecall_ari.protection.erasure import recording_files
 from livecall_ari.protection.registry import pk, row_id
 from livecall_ari.protection.models import CallLawfulBasis, LegalHoldRecord, RetentionRun
 from livecall_ari.protection.services import basis_policy, from_db, retention_policy, to_db
+from livecall_ari.recording.files import on_host, recording_files
 
 if TYPE_CHECKING:
     from livecall_ari.app import App
@@ -100,7 +100,7 @@ def run_retention(app: "App", now: dt.datetime, *, dry_run: bool, actor: str) ->
             if record.kind == "recordings":
                 row = Recording.get_or_none(pk(Recording) == record.id)
                 if row is not None and row.file:
-                    for path in recording_files(Path(str(row.file))):
+                    for path in recording_files(on_host(app.settings, str(row.file))):
                         path.unlink(missing_ok=True)
                 Recording.update(state="deleted", file=None).where(pk(Recording) == record.id).execute()
                 audit.append(actor, "retention.delete", audit.subject_for_recording(record.id), details, at=now)

@@ -1,5 +1,6 @@
 """Recording's pure core: which calls are recorded and carry the notice, where a recording's
-file goes, its lawful basis and retention date, and what a file's bytes say about it.
+file goes, and what a file's bytes say about it. (Its lawful basis and retention date are the
+data-protection policy's: protection.core.)
 
 No I/O and no clock here: the service passes in times and bytes.
 """
@@ -17,20 +18,6 @@ DECLINE_ACTIONS = ("unrecorded", "end")
 
 # The purpose a role-play call is recorded under, and the tag it carries.
 TRAINING = "training"
-
-# Default lawful basis by purpose (UK GDPR art. 6): coaching staff on business calls is the
-# organisation's legitimate interest; role-play delegates agree to be recorded.
-DEFAULT_BASIS = {
-    "marketing": "legitimate_interests",
-    "service": "legitimate_interests",
-    "claims": "legitimate_interests",
-    "internal": "legitimate_interests",
-    TRAINING: "consent",
-}
-
-# Default retention by purpose, in days (the data-protection policy can say otherwise).
-DEFAULT_RETENTION_DAYS = {"marketing": 365, "service": 365, "claims": 365, "internal": 90, TRAINING: 90}
-
 
 class PolicyError(ValueError):
     pass
@@ -68,15 +55,6 @@ def relative_path(call_id: str, at: dt.datetime) -> str:
     day = at.astimezone(dt.timezone.utc)
     safe = "".join(ch if ch.isalnum() or ch in "-._" else "_" for ch in call_id)
     return f"{day:%Y/%m/%d}/{safe}.wav"
-
-
-def retention_until(purpose: str, ended: dt.date, days: dict[str, int] | None = None) -> dt.date:
-    table = DEFAULT_RETENTION_DAYS if days is None else days
-    return ended + dt.timedelta(days=table.get(purpose, 365))
-
-
-def default_basis(purpose: str) -> str:
-    return DEFAULT_BASIS.get(purpose, "legitimate_interests")
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ import asyncio
 import datetime as dt
 import json
 import logging
+from pathlib import Path
 
 from livecall_ari.ami.client import AmiError, send_action
 from livecall_ari.app import App
@@ -34,8 +35,30 @@ def build_service(app: App) -> RecordingService:
         )
         log.info(json.dumps({"event": "objection", "call_id": call_id, "number": parsed.e164, "via": "recording notice"}))
 
+    from functools import partial
+
+    from livecall_ari.protection.core import RetainedRecord, retention_until
+    from livecall_ari.protection.crypto import encrypt_file, recording_keys
+    from livecall_ari.protection.services import basis_policy, retention_policy
+    from livecall_ari.recording.files import on_host
+
+    bases, retention = basis_policy(settings), retention_policy(settings)
+
+    def keep_until(purpose: str, tags: str, basis: str, at: dt.datetime) -> dt.date | None:
+        purposes = (purpose, *[t for t in tags.split(",") if t])
+        record = RetainedRecord("recordings", 0, "", "", purposes, basis, at)
+        return retention_until(record, retention)[0]
+
+    seal = None
+    if settings.protection.encrypt_recordings:
+        keys = recording_keys(settings, create=True)
+
+        def seal(path: Path) -> None:
+            encrypt_file(path, keys)
+
     app.database()
-    return RecordingService(settings.asterisk_root(), settings.recordings_dir(), org, record_objection)
+    return RecordingService(partial(on_host, settings), settings.recordings_dir(), org, record_objection,
+                            bases.basis_for, keep_until, seal)
 
 
 def build_agi(app: App, service: RecordingService) -> RecordingAgi:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Callable
 
 from livecall_ari.recording import core
+from livecall_ari.recording.files import recording_files
 from livecall_ari.recording.models import NoticeEvent, Recording, RecordingPause
 
 log = logging.getLogger("livecall.recording")
@@ -28,19 +29,22 @@ PENDING_OBJECTIONS = "objections.pending"
 
 @dataclass
 class RecordingService:
-    """Bookkeeping for recordings. ``asterisk_root`` maps Asterisk's paths to this host's (the
-    sandbox's chroot); ``record_objection(number, call_id, at)`` puts a number on the list."""
+    """Bookkeeping for recordings, given what the rest of LiveCall decides:
 
-    asterisk_root: Path
+    - ``host_path`` maps a path as Asterisk wrote it to this host (recording.files.on_host);
+    - ``record_objection(number, call_id, at)`` puts a number on the objection list;
+    - ``basis_for(purpose)`` and ``keep_until(purpose, tags, basis, at)`` come from the data
+      protection policy; ``seal(path)`` encrypts a finished file when that is switched on.
+    """
+
+    host_path: Callable[[str], Path]
     recordings_dir: str
     organisation: str
     record_objection: Callable[[str, str, dt.datetime], None]
+    basis_for: Callable[[str], str]
+    keep_until: Callable[[str, str, str, dt.datetime], dt.date | None]
+    seal: Callable[[Path], None] | None = None
     clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(UTC)
-
-    def host_path(self, asterisk_path: str) -> Path:
-        if str(self.asterisk_root) in ("", "/"):
-            return Path(asterisk_path)
-        return self.asterisk_root / asterisk_path.lstrip("/")
 
     # -- events from the dialplan ---------------------------------------------------------
 
@@ -51,7 +55,7 @@ class RecordingService:
         tags = core.TRAINING if purpose == core.TRAINING else ""
         return Recording.create(
             call_id=call_id, organisation=self.organisation, agent=agent, number=number, purpose=purpose,
-            tags=tags, file=file, state="recording", started_at=self.clock(), lawful_basis=core.default_basis(purpose),
+            tags=tags, file=file, state="recording", started_at=self.clock(), lawful_basis=self.basis_for(purpose),
         )
 
     def notice(self, call_id: str, number: str, prompt: str, started_epoch: str, status: str, key: str,
@@ -79,7 +83,7 @@ class RecordingService:
         if row is None:
             return
         if row.file:
-            for path in leg_files(self.host_path(row.file), include_mixed=True):
+            for path in recording_files(self.host_path(row.file)):
                 path.unlink(missing_ok=True)
         row.state, row.file, row.ended_at = "declined", None, self.clock()
         row.save()
@@ -99,7 +103,8 @@ class RecordingService:
                 open_pause.save()
 
     def finish(self, call_id: str, settle_seconds: float = 10.0) -> Recording | None:
-        """The call ended: wait for MixMonitor to close the file, then keep its facts."""
+        """The call ended: wait for MixMonitor to close the file, then keep its facts (and seal
+        it, when recordings are encrypted at rest: the checksum is of the stored bytes)."""
         row = Recording.get_or_none(Recording.call_id == call_id)
         if row is None or row.state != "recording" or not row.file:
             return row
@@ -109,9 +114,15 @@ class RecordingService:
         if data is None:
             row.state = "missing"
         else:
+            duration_ms = core.wav_duration_ms(data)
+            if self.seal is not None:
+                for part in recording_files(path):
+                    self.seal(part)
+                data = path.read_bytes()
+                row.encrypted = True
             facts = core.audio_facts(data)
-            row.state, row.size_bytes, row.duration_ms, row.sha256 = "complete", facts.size_bytes, facts.duration_ms, facts.sha256
-            row.retention_until = core.retention_until(row.purpose, ended.date())
+            row.state, row.size_bytes, row.duration_ms, row.sha256 = "complete", facts.size_bytes, duration_ms, facts.sha256
+            row.retention_until = self.keep_until(row.purpose, row.tags, row.lawful_basis, row.started_at)
         row.ended_at = ended
         row.save()
         return row
@@ -146,11 +157,12 @@ class RecordingService:
                 asterisk_path = f"{self.recordings_dir.rstrip('/')}/{path.relative_to(root)}"
                 if asterisk_path in known or time.time() - path.stat().st_mtime < older_than.total_seconds():
                     continue
+                # Untouched for longer than `older_than`: MixMonitor has long closed it.
                 call_id = path.stem
                 self.started(call_id, "", "", "unknown", asterisk_path)
                 Recording.update(started_at=dt.datetime.fromtimestamp(path.stat().st_mtime, UTC)).where(
                     Recording.call_id == call_id).execute()
-                self.finish(call_id, settle_seconds=0.5)
+                self.finish(call_id, settle_seconds=0)
                 counts["registered"] += 1
             spool = root / PENDING_OBJECTIONS
             if spool.exists():
@@ -163,14 +175,6 @@ class RecordingService:
                         counts["objections"] += 1
                 taken.unlink()
         return counts
-
-
-def leg_files(mixed: Path, include_mixed: bool = False) -> list[Path]:
-    """A recording's files: the per-leg ones (``-in``: the called party, ``-out``: what they
-    heard) beside the mixed one, when the per-leg option made them."""
-    stem = mixed.with_suffix("")
-    legs = [stem.with_name(stem.name + "-in.wav"), stem.with_name(stem.name + "-out.wav")]
-    return ([mixed] if include_mixed else []) + legs
 
 
 def _epoch(text: str) -> dt.datetime | None:

@@ -35,12 +35,13 @@ def _capabilities() -> list[ModuleType]:
     # Imported here, not at module level, so a capability's models can import this module.
     from livecall_ari.charges import models as charges
     from livecall_ari.gate import models as gate
+    from livecall_ari.portal import models as portal
     from livecall_ari.protection import models as protection
     from livecall_ari.recording import models as recording
     from livecall_ari.screening import models as screening
     from livecall_ari.supervision import models as supervision
 
-    return [gate, screening, charges, recording, supervision, protection]
+    return [gate, screening, charges, recording, supervision, protection, portal]
 
 
 def all_models() -> list[type[peewee.Model]]:

@@ -52,9 +52,10 @@ RouteFactory = Callable[[WebDependencies], list[BaseRoute]]
 
 def contributed_routes() -> list[RouteFactory]:
     """Every capability's ``routes`` function, in a fixed order."""
+    from livecall_ari.portal.http import routes as portal_routes
     from livecall_ari.supervision.http import routes as supervision_routes
 
-    return [supervision_routes]
+    return [supervision_routes, portal_routes]
 
 
 async def _health(request: Request) -> Response:

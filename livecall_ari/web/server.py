@@ -25,7 +25,10 @@ class EmbeddedServer(uvicorn.Server):
 
 async def serve_web(deps: WebDependencies) -> None:
     web = deps.app.settings.web
-    config = uvicorn.Config(build_asgi(deps), host=web.host, port=web.port, log_level="warning", lifespan="off")
+    # Forwarded headers are believed only from the proxies the settings name (not uvicorn's
+    # default of any loopback client).
+    config = uvicorn.Config(build_asgi(deps), host=web.host, port=web.port, log_level="warning", lifespan="off",
+                            proxy_headers=bool(web.trusted_proxies), forwarded_allow_ips=web.trusted_proxies or None)
     server = EmbeddedServer(config)
     log.info(json.dumps({"event": "web_listening", "host": web.host, "port": web.port}))
     try:

@@ -81,7 +81,8 @@ def test_the_called_party_hears_the_notice_first_and_the_recording_holds_it_and_
     assert r > 0.8 and lag < 0.5, (r, lag)
 
     [row] = finished(recorded)
-    assert row["state"] == "complete" and row["purpose"] == "service" and row["lawful_basis"] == "legitimate_interests"
+    assert row["state"] == "complete" and row["purpose"] == "service" and row["lawful_basis"] == "contract"
+    assert row["retention_until"] is not None
     mixed_file = host(sandbox, row["file"])
     mixed = audio.read_wav(mixed_file)
     inbound, outbound = (audio.read_wav(mixed_file.with_name(mixed_file.stem + f"-{leg}.wav")) for leg in ("in", "out"))
@@ -191,6 +192,6 @@ def test_a_role_play_call_is_recorded_tagged_training_and_not_screened(sandbox: 
     [row] = finished(recorded)
     assert (row["purpose"], row["tags"], row["agent"], row["number"], row["state"]) == (
         "training", "training", "1001", "1002", "complete")
-    assert row["lawful_basis"] == "consent"
+    assert row["lawful_basis"] == "legitimate_interests" and row["retention_until"] is not None
     assert row["duration_ms"] / 1000 == pytest.approx(2, abs=1.0)
     assert recorded.decisions() == [], "a role-play call was screened"

@@ -1,0 +1,219 @@
+"""Data protection in the portal: subject access requests and their deadlines (with the export
+zip), erasure and its certificate, the retention policy and legal holds, the breach register
+with its 72-hour clock, and the audit trail. Each action calls the same protection/ functions
+as the ``livecall dsar|erase|retention|breach|audit`` commands, with the portal user as actor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from livecall_ari.portal.web import Ctx, Portal, field_text, secure
+
+AUDIT_PAGE = 100
+
+
+def _london_time(text: str) -> dt.datetime | None:
+    from zoneinfo import ZoneInfo
+
+    try:
+        at = dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return at if at.tzinfo else at.replace(tzinfo=ZoneInfo("Europe/London"))
+
+
+def routes(portal: Portal) -> list[BaseRoute]:
+    from livecall_ari.protection import audit, breaches
+    from livecall_ari.protection.core import london_date
+    from livecall_ari.protection.models import Breach, DsarRequest, ErasureJob, LegalHoldRecord, RetentionRun
+    from livecall_ari.protection.retention import HOLD_KINDS, add_hold, release_hold
+    from livecall_ari.screening.numbers import NumberParser
+
+    settings = portal.settings
+    parser = NumberParser(settings.gate.outside_line_prefix)
+
+    def back(message: str, anchor: str = "") -> Response:
+        return secure(RedirectResponse(f"/protection?message={quote(message)}{anchor}", status_code=303))
+
+    def e164(ctx: Ctx) -> str | None:
+        parsed = parser.parse(field_text(ctx, "number"))
+        return parsed.e164 if parsed is not None else None
+
+    async def overview(request: Request, ctx: Ctx) -> Response:
+        now = portal.clock()
+        today = london_date(now)
+        requests = []
+        for r in DsarRequest.select().order_by(DsarRequest.status != "open", DsarRequest.due_on, DsarRequest.id).limit(200):
+            due = dt.date.fromisoformat(str(r.due_on))
+            left = (due - today).days
+            state = str(r.status) if r.status != "open" else ("overdue" if left < 0 else f"open, {left} days left")
+            requests.append({"row": r, "state": state, "urgent": r.status == "open" and left < 7})
+        return portal.render(
+            request, "protection.html", ctx, title="Data protection", message=request.query_params.get("message", ""),
+            requests=requests, hold_kinds=HOLD_KINDS,
+            holds=list(LegalHoldRecord.select().order_by(LegalHoldRecord.released_at.is_null(False), LegalHoldRecord.id.desc()).limit(100)),
+            retention=settings.protection.retention, runs=list(RetentionRun.select().order_by(RetentionRun.id.desc()).limit(5)),
+            breaches=[breaches.as_dict(b, now) for b in Breach.select().order_by(Breach.id.desc()).limit(100)],
+            erasures=list(ErasureJob.select().order_by(ErasureJob.id.desc()).limit(50)),
+        )
+
+    async def dsar_log(request: Request, ctx: Ctx) -> Response:
+        from livecall_ari.protection.dsar import log_request
+
+        number = e164(ctx)
+        if number is None:
+            return back("Not a valid telephone number: no request logged.")
+        received = _london_time(field_text(ctx, "received")) if field_text(ctx, "received") else portal.clock()
+        if received is None:
+            return back("The date received is YYYY-MM-DD (or YYYY-MM-DDTHH:MM).")
+        row = log_request(settings, number, received, ctx.viewer.username)
+        return back(f"Request {row.id} for {number} logged: due {row.due_on}.")
+
+    async def dsar_export(request: Request, ctx: Ctx) -> Response:
+        from livecall_ari.protection.crypto import KeyFileError, recording_key_path, recording_keys
+        from livecall_ari.protection.dsar import export, gather
+        from livecall_ari.protection.services import call_basis
+
+        row = DsarRequest.get_or_none(DsarRequest.id == request.path_params["request_id"])
+        if row is None:
+            return back("No such request.")
+        out = settings.data_path() / "dsar-exports" / f"request-{row.id}.zip"
+        p = settings.protection
+        contact = ", ".join(x for x in (p.dpo_name, p.dpo_email, p.dpo_phone) if x)
+
+        def work() -> dict[str, Any]:
+            keys = recording_keys(settings) if recording_key_path(settings).exists() else None
+            data = gather(portal.app.database(), str(row.number), lambda c, purpose: call_basis(settings, c, purpose))
+            return export(data, out, row, keys, settings.organisation.name, contact, portal.clock(), ctx.viewer.username)
+
+        try:
+            manifest = await asyncio.to_thread(work)
+        except KeyFileError as exc:
+            return back(f"Export failed: {exc}")
+        return back(f"Request {row.id} exported: {len(manifest['files'])} files.")
+
+    async def dsar_download(request: Request, ctx: Ctx) -> Response:
+        row = DsarRequest.get_or_none(DsarRequest.id == request.path_params["request_id"])
+        if row is None or not row.export_file or not Path(str(row.export_file)).is_file():
+            return portal.refuse(request, ctx, "No export for this request yet.", status=404)
+        audit.append(ctx.viewer.username, "dsar.download", audit.subject_for_number(str(row.number)), {"request": int(row.id)})
+        return secure(FileResponse(str(row.export_file), media_type="application/zip",
+                                   filename=f"subject-access-{row.id}.zip"))
+
+    async def erase(request: Request, ctx: Ctx) -> Response:
+        from livecall_ari import config
+        from livecall_ari.protection.erasure import Erasure, ErasureRefused
+        from livecall_ari.protection.services import number_key
+        from livecall_ari.screening.services import list_files
+
+        number = e164(ctx)
+        if number is None:
+            return back("Not a valid telephone number: nothing erased.")
+        if field_text(ctx, "confirm") != number:
+            return back(f"To erase, type the number exactly as {number} in the confirmation box.")
+
+        def work() -> Any:
+            runner = Erasure(portal.app.database(), number_key(settings), settings.data_path() / "erasure-certificates",
+                             list_files(portal.app).store, ctx.viewer.username, settings.organisation.name)
+            return runner.run(number, portal.clock())
+
+        try:
+            result = await asyncio.to_thread(work)
+        except (ErasureRefused, config.ConfigError) as exc:
+            return back(f"Not erased: {exc}")
+        return back(f"Erasure {result.job} done; its certificate is below.")
+
+    async def certificate(request: Request, ctx: Ctx) -> Response:
+        job = ErasureJob.get_or_none(ErasureJob.id == request.path_params["job_id"])
+        if job is None or not job.certificate or not Path(str(job.certificate)).is_file():
+            return portal.refuse(request, ctx, "No certificate for this erasure.", status=404)
+        return secure(FileResponse(str(job.certificate), media_type="application/json", filename=f"erasure-{job.id}.json"))
+
+    async def hold(request: Request, ctx: Ctx) -> Response:
+        try:
+            if field_text(ctx, "action") == "release":
+                row = release_hold(int(field_text(ctx, "hold") or 0), ctx.viewer.username, portal.clock())
+                return back(f"Hold {row.id} released.")
+            kind, target = field_text(ctx, "kind"), field_text(ctx, "target")
+            if kind == "number":
+                parsed = parser.parse(target)
+                target = parsed.e164 if parsed is not None else ""
+                if not target:
+                    return back("Not a valid telephone number: no hold placed.")
+            row = add_hold(kind, target, field_text(ctx, "reason"), ctx.viewer.username, portal.clock())
+        except ValueError as exc:
+            return back(f"Nothing changed: {exc}")
+        return back(f"Legal hold {row.id} on {kind} {target} placed.")
+
+    async def retention_preview(request: Request, ctx: Ctx) -> Response:
+        from livecall_ari.protection.retention import run_retention
+
+        result = await asyncio.to_thread(run_retention, portal.app, portal.clock(), dry_run=True, actor=ctx.viewer.username)
+        due = result.deleted_counts()
+        return back(f"Retention preview: {due['recordings']} recordings and {due['calls']} calls are due; "
+                    f"{result.held} kept by legal holds. Nothing was deleted.")
+
+    async def breach_add(request: Request, ctx: Ctx) -> Response:
+        aware = _london_time(field_text(ctx, "aware_at")) if field_text(ctx, "aware_at") else portal.clock()
+        title, nature = field_text(ctx, "title"), field_text(ctx, "nature")
+        if aware is None or not title or not nature:
+            return back("A breach needs a title, what happened, and when you became aware (YYYY-MM-DDTHH:MM).")
+        try:
+            subjects, records = int(field_text(ctx, "subjects") or 0), int(field_text(ctx, "records") or 0)
+        except ValueError:
+            return back("People and records are whole numbers (an estimate is fine).")
+        facts = breaches.BreachFacts(title, aware, nature, categories=field_text(ctx, "categories"), subjects=subjects,
+                                     records=records, consequences=field_text(ctx, "consequences"),
+                                     measures=field_text(ctx, "measures"), notifiable=field_text(ctx, "notifiable") != "no")
+        row = breaches.add_breach(facts, ctx.viewer.username, portal.clock())
+        return back(f"Breach {row.id} recorded: report to the ICO by {breaches.clock(row, portal.clock()).deadline:%Y-%m-%d %H:%M} UTC.")
+
+    async def breach_reported(request: Request, ctx: Ctx) -> Response:
+        try:
+            row = breaches.mark_reported(int(request.path_params["breach_id"]), portal.clock(), field_text(ctx, "reference"),
+                                         ctx.viewer.username)
+        except LookupError as exc:
+            return back(str(exc))
+        return back(f"Breach {row.id} marked as reported to the ICO.")
+
+    async def trail(request: Request, ctx: Ctx) -> Response:
+        from livecall_ari.protection.models import AuditEntry
+
+        subject = request.query_params.get("subject", "").strip()
+        query = AuditEntry.select().order_by(AuditEntry.seq.desc())
+        if subject:
+            query = query.where(AuditEntry.subject == subject)
+        try:
+            before = int(request.query_params.get("before", "0"))
+        except ValueError:
+            before = 0
+        if before:
+            query = query.where(AuditEntry.seq < before)
+        rows = list(query.limit(AUDIT_PAGE + 1))
+        report = audit.verify() if request.query_params.get("verify") else None
+        return portal.render(request, "audit.html", ctx, title="Audit trail", rows=rows[:AUDIT_PAGE], subject=subject,
+                             next_before=int(rows[AUDIT_PAGE - 1].seq) if len(rows) > AUDIT_PAGE else None, report=report)
+
+    manage, view = "protection.manage", "protection.view"
+    return [
+        Route("/protection", portal.page(view, overview)),
+        Route("/protection/dsar", portal.page(manage, dsar_log), methods=["POST"]),
+        Route("/protection/dsar/{request_id:int}/export", portal.page(manage, dsar_export), methods=["POST"]),
+        Route("/protection/dsar/{request_id:int}/download", portal.page(manage, dsar_download)),
+        Route("/protection/erase", portal.page("protection.erase", erase), methods=["POST"]),
+        Route("/protection/erasures/{job_id:int}/certificate", portal.page(view, certificate)),
+        Route("/protection/holds", portal.page(manage, hold), methods=["POST"]),
+        Route("/protection/retention/preview", portal.page(manage, retention_preview), methods=["POST"]),
+        Route("/protection/breaches", portal.page(manage, breach_add), methods=["POST"]),
+        Route("/protection/breaches/{breach_id:int}/reported", portal.page(manage, breach_reported), methods=["POST"]),
+        Route("/audit", portal.page("audit.view", trail)),
+    ]

@@ -1,0 +1,111 @@
+"""The live board: agents' calls in progress, updated by server-sent events, with Listen,
+Whisper and Barge buttons that ring the supervisor's own phone through the supervision service
+(the same path as ``POST /api/supervision/sessions``, so the same checks and audit).
+
+Calls come from ARI's ``GET /channels`` (core.live_calls keeps agents' PJSIP channels) joined
+with the gate's decision for the channel, by call id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import logging
+import time
+from typing import Any, AsyncIterator
+from urllib.parse import quote
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response, StreamingResponse
+from starlette.routing import BaseRoute, Route
+
+from livecall_ari.gate.models import GateDecision
+from livecall_ari.portal.core import LiveCall, live_calls
+from livecall_ari.portal.web import Ctx, Portal, field_text, secure
+
+log = logging.getLogger("livecall.portal")
+MODES = ("listen", "whisper", "barge")
+# An event stream ends after this long; the browser reconnects on its own (EventSource), so a
+# service stopping never waits on an open stream for long.
+STREAM_SECONDS = 60.0
+INTERVAL = 1.0
+
+
+async def current_calls(portal: Portal) -> tuple[list[LiveCall], str]:
+    """The calls up now, with their gate decision, or an explanation when ARI cannot say."""
+    ari = portal.services.get("ari")
+    if ari is None:
+        return [], "Live calls are not available: the service has no ARI connection."
+    try:
+        channels = await ari.call("channels")
+    except Exception as exc:
+        return [], f"Asterisk did not answer ({type(exc).__name__})."
+    calls = live_calls(channels if isinstance(channels, list) else [], trunk=portal.settings.asterisk.trunk)
+    ids = [c.channel_id for c in calls]
+    if ids:
+        decided = {str(d.call_id): d for d in GateDecision.select().where(GateDecision.call_id.in_(ids))}
+        calls = [dataclasses.replace(c, decision=str(d.decision), purpose=str(d.purpose), reasons=str(d.reasons))
+                 if (d := decided.get(c.channel_id)) is not None else c for c in calls]
+    return calls, ""
+
+
+def board_json(calls: list[LiveCall], problem: str) -> dict[str, Any]:
+    return {"calls": [dataclasses.asdict(c) for c in calls], "problem": problem}
+
+
+def routes(portal: Portal) -> list[BaseRoute]:
+    async def board(request: Request, ctx: Ctx) -> Response:
+        calls, problem = await current_calls(portal)
+        return portal.render(request, "live.html", ctx, title="Live calls", calls=calls, problem=problem, modes=MODES,
+                             message=request.query_params.get("message", ""),
+                             may_supervise=ctx.can("live.supervise") and bool(ctx.viewer.extension))
+
+    async def events(request: Request, ctx: Ctx) -> Response:
+        async def stream() -> AsyncIterator[str]:
+            yield "retry: 2000\n\n"
+            last = ""
+            ends = time.monotonic() + STREAM_SECONDS
+            while time.monotonic() < ends:
+                calls, problem = await current_calls(portal)
+                data = json.dumps(board_json(calls, problem))
+                if data != last:
+                    yield f"event: calls\ndata: {data}\n\n"
+                    last = data
+                else:
+                    yield ": still here\n\n"
+                await asyncio.sleep(INTERVAL)
+                if await request.is_disconnected():
+                    return
+
+        response = StreamingResponse(stream(), media_type="text/event-stream",
+                                     headers={"X-Accel-Buffering": "no", "Cache-Control": "no-store"})
+        return secure(response)
+
+    async def supervise(request: Request, ctx: Ctx) -> Response:
+        from livecall_ari.supervision.services import SupervisionRefused
+
+        agent, mode = field_text(ctx, "agent"), field_text(ctx, "mode")
+        service, ari = portal.services.get("supervision"), portal.services.get("ari")
+        if mode not in MODES or not agent:
+            message = "Choose an agent and listen, whisper or barge."
+        elif not ctx.viewer.extension:
+            message = "Your account has no phone extension to ring (livecall users add --extension)."
+        elif service is None or ari is None:
+            message = "Supervision is not available (see the service's log)."
+        else:
+            try:
+                session = await service.start_from_api(ari, ctx.viewer.extension, agent, mode)
+                message = f"Ringing your phone ({ctx.viewer.extension}) to {mode} to {agent}: session {session.id}."
+            except SupervisionRefused as refused:
+                message = f"Refused: {refused.session.reasons.replace(',', ', ') or 'not allowed'}."
+            except Exception as exc:
+                log.warning("portal: could not ring %s: %r", ctx.viewer.extension, exc)
+                message = f"Could not ring your phone ({ctx.viewer.extension}): {exc}"
+        return secure(RedirectResponse(f"/live?message={quote(message)}", status_code=303))
+
+    return [
+        Route("/live", portal.page("live.view", board)),
+        Route("/live/events", portal.page("live.view", events)),
+        Route("/live/supervise", portal.page("live.supervise", supervise), methods=["POST"]),
+    ]

@@ -1,0 +1,138 @@
+"""Recordings in the browser: played with seeking (HTTP Range) and downloaded, each audited.
+
+The audio is streamed as it was recorded, decrypted on the fly when sealed at rest
+(protection/crypto.py), from the path Asterisk wrote mapped to this host
+(``settings.asterisk_root()``). A request from the first byte is a play (or a download)
+starting and goes into the audit trail as ``recording.play`` / ``recording.download`` with the
+user; the ranges that follow while the same play seeks do not flood the trail. Another agent's
+recording answers 404, as one that does not exist.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response, StreamingResponse
+from starlette.routing import BaseRoute, Route
+
+from livecall_ari.portal.core import ByteRange, RangeNotSatisfiable, may_see_call, parse_range, starts_playback
+from livecall_ari.portal.web import Ctx, Portal, client_address, secure
+from livecall_ari.protection.registry import pk, row_id
+
+BLOCK = 64 * 1024
+LEGS = {"in": "-in.wav", "out": "-out.wav"}
+
+
+def host_path(root: Path, asterisk_path: str) -> Path:
+    return Path(asterisk_path) if str(root) in ("", "/") else root / asterisk_path.lstrip("/")
+
+
+def leg_path(mixed: Path, leg: str) -> Path:
+    """The mixed file, or one leg beside it (recording/services.py names them)."""
+    if leg not in LEGS:
+        return mixed
+    return mixed.with_name(mixed.stem + LEGS[leg])
+
+
+def plain_size(path: Path, keys: object) -> int:
+    from livecall_ari.protection.crypto import is_encrypted, plaintext_chunks
+
+    if not is_encrypted(path):
+        return path.stat().st_size
+    return sum(len(block) for block in plaintext_chunks(path, keys))  # type: ignore[arg-type,misc]
+
+
+def byte_stream(path: Path, keys: object, byte_range: ByteRange | None, size: int) -> Iterator[bytes]:
+    """The audio bytes of ``byte_range`` (all of them when None), in blocks."""
+    from livecall_ari.protection.crypto import is_encrypted, plaintext_chunks
+
+    start, end = (byte_range.start, byte_range.end) if byte_range else (0, size - 1)
+    if not is_encrypted(path):
+        with open(path, "rb") as f:
+            f.seek(start)
+            left = end - start + 1
+            while left > 0 and (block := f.read(min(BLOCK, left))):
+                left -= len(block)
+                yield block
+        return
+    position = 0
+    for block in plaintext_chunks(path, keys):  # type: ignore[arg-type]
+        block_end = position + len(block)
+        if block_end > start and position <= end:
+            yield block[max(0, start - position): end - position + 1]
+        position = block_end
+        if position > end:
+            return
+
+
+def routes(portal: Portal) -> list[BaseRoute]:
+    from livecall_ari.protection import audit
+    from livecall_ari.recording.models import Recording
+
+    def recording_for(ctx: Ctx, recording_id: str) -> Recording | None:
+        try:
+            row = Recording.get_or_none(pk(Recording) == int(recording_id))
+        except ValueError:
+            return None
+        if row is None or not may_see_call(ctx.viewer, str(row.agent)):
+            return None
+        return row
+
+    def keys() -> object:
+        from livecall_ari.protection.crypto import recording_key_path, recording_keys
+
+        return recording_keys(portal.settings) if recording_key_path(portal.settings).exists() else None
+
+    def serve(request: Request, ctx: Ctx, download: bool) -> Response:
+        row = recording_for(ctx, request.path_params["recording_id"])
+        if row is None:
+            return secure(Response("no such recording", status_code=404, media_type="text/plain"))
+        if not row.file:
+            return secure(Response(f"the audio is gone (recording {row.state})", status_code=410, media_type="text/plain"))
+        leg = request.query_params.get("leg", "")
+        path = leg_path(host_path(portal.settings.asterisk_root(), str(row.file)), leg)
+        if not path.is_file():
+            return secure(Response("the audio file is missing", status_code=404, media_type="text/plain"))
+        key_ring = keys()
+        size = plain_size(path, key_ring)
+        try:
+            wanted = None if download else parse_range(request.headers.get("range"), size)
+        except RangeNotSatisfiable:
+            return secure(Response(status_code=416, headers={"Content-Range": f"bytes */{size}"}))
+        if starts_playback(wanted):
+            action = "recording.download" if download else "recording.play"
+            audit.append(ctx.viewer.username, action, audit.subject_for_recording(row_id(row)), {
+                "call_id": row.call_id, "via": "portal", "role": ctx.viewer.role, "leg": leg or "mixed",
+                "address": client_address(request),
+            })
+        headers = {"Accept-Ranges": "bytes", "Content-Length": str(wanted.length if wanted else size)}
+        if wanted is not None:
+            headers["Content-Range"] = wanted.content_range(size)
+        if download:
+            headers["Content-Disposition"] = f'attachment; filename="recording-{row_id(row)}{"-" + leg if leg in LEGS else ""}.wav"'
+        response = StreamingResponse(byte_stream(path, key_ring, wanted, size), status_code=206 if wanted else 200,
+                                     media_type="audio/wav", headers=headers)
+        return secure(response)
+
+    async def audio(request: Request, ctx: Ctx) -> Response:
+        return serve(request, ctx, download=False)
+
+    async def download(request: Request, ctx: Ctx) -> Response:
+        return serve(request, ctx, download=True)
+
+    async def page(request: Request, ctx: Ctx) -> Response:
+        row = recording_for(ctx, request.path_params["recording_id"])
+        if row is None:
+            return portal.refuse(request, ctx, "No such recording that you may see.", status=404)
+        return secure(RedirectResponse(f"/calls/{row.call_id}#recording-{row_id(row)}", status_code=303))
+
+    return [
+        Route("/recordings/{recording_id}", portal.page("recordings.play", page)),
+        Route("/recordings/{recording_id}/audio", portal.page("recordings.play", audio)),
+        Route("/recordings/{recording_id}/download", portal.page("recordings.download", download)),
+    ]
+
+
+__all__ = ["routes"]

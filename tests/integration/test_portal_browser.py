@@ -1,0 +1,271 @@
+"""The portal in a real browser (Playwright driving Debian's headless Chromium) against
+`livecall serve` and real calls through the sandbox.
+
+Chromium comes from Debian's `chromium` package (scripts/setup installs it; browsers are never
+downloaded). Without it these tests are skipped on a developer's machine and fail in CI, like
+the sandbox itself. Set LIVECALL_PORTAL_SCREENSHOTS=DIR to save the main pages as PNGs there
+(docs/screenshots was made that way).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import sqlite3
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import httpx
+import pytest
+
+from livecall_ari.config import load
+from tests.conftest import until
+from tests.integration.harness import (
+    LIVECALL, SandboxInfo, Service, answering_phone, call, load_fresh_lists, open_for_marketing, start_call,
+)
+
+pytestmark = pytest.mark.sandbox
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+TALKATIVE = "02079460710"  # the simulated PSTN answers and talks for as long as the call lasts
+ON_TPS = "02079460999"
+PASSWORD = "portal-test-password"
+USERS = [("sup", "supervisor", "2001"), ("boss", "admin", ""), ("dpo", "auditor", ""), ("agent1", "agent", "1001"),
+         ("agent2", "agent", "1002")]
+
+
+@dataclass
+class PortalUnderTest:
+    service: Service
+    url: str
+    tmp: Path
+    recorded_call: str  # call id of 1001's answered, recorded call
+    recording_id: int
+    blocked_call: str
+
+    def rows(self, sql: str, *args: Any) -> list[dict[str, Any]]:
+        con = sqlite3.connect(self.service.db_path)
+        con.row_factory = sqlite3.Row
+        try:
+            return [dict(r) for r in con.execute(sql, args)]
+        finally:
+            con.close()
+
+
+def _fail_or_skip(message: str) -> None:
+    if os.environ.get("CI") == "true":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _fail_or_skip("playwright is not installed (pip install -e '.[test]')")
+    if not Path(CHROMIUM).exists():
+        _fail_or_skip(f"{CHROMIUM} is missing (apt-get install chromium; scripts/setup does)")
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def _add_user(env: dict[str, str], name: str, role: str, extension: str) -> None:
+    args = [*LIVECALL, "users", "add", name, "--role", role, "--password-stdin"] + (["--extension", extension] if extension else [])
+    result = subprocess.run(args, input=PASSWORD + "\n", capture_output=True, text=True, env={**os.environ, **env}, timeout=60)
+    assert result.returncode == 0, result.stderr
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def portal(sandbox: SandboxInfo, tmp_path_factory: pytest.TempPathFactory) -> Iterator[PortalUnderTest]:
+    tmp = tmp_path_factory.mktemp("portal")
+    db = tmp / "livecall.db"
+    env = {**open_for_marketing(tmp), "LIVECALL_DATABASE_URL": f"sqlite:///{db}",
+           "LIVECALL_SUPERVISION_SUPERVISORS": "2001"}
+    service = Service(env, db).start()
+    try:
+        load_fresh_lists(service, tmp, tps=[ON_TPS])
+        for user in USERS:
+            _add_user(env, *user)
+        web = load().web
+        url = f"http://{web.host}:{web.port}"
+        until(lambda: _answers(f"{url}/healthz"), timeout=15, what="the portal")
+        answered = call(sandbox, TALKATIVE, agent="1001", hold_ms=4000)
+        assert answered.answered, answered.errors
+        blocked = call(sandbox, ON_TPS, agent="1001", scenario="agent_call_refused.xml")
+        assert blocked.refused_cause == 21, blocked.errors
+        p = PortalUnderTest(service, url, tmp, "", 0, "")
+        [rec] = until(lambda: p.rows("SELECT * FROM recordings WHERE state = 'complete' AND agent = '1001'"), timeout=30,
+                      what="the recording to be finished")
+        [blocked_row] = p.rows("SELECT * FROM gate_decisions WHERE decision = 'block'")
+        p.recorded_call, p.recording_id, p.blocked_call = rec["call_id"], rec["id"], blocked_row["call_id"]
+        yield p
+    finally:
+        service.stop()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1100, "height": 800})
+    pg = context.new_page()
+    external: list[str] = []
+    pg.on("request", lambda r: external.append(r.url) if not r.url.startswith(("http://127.0.0.1", "data:")) else None)
+    yield pg
+    context.close()
+    assert not external, f"the portal loaded something from another site: {external}"
+
+
+def login(page: Any, portal: PortalUnderTest, user: str) -> None:
+    page.goto(f"{portal.url}/login")
+    page.get_by_label("User name").fill(user)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(re.compile(r".*/(calls|live)$"))
+
+
+def test_login_find_a_call_by_number_and_play_its_recording(page: Any, portal: PortalUnderTest) -> None:
+    page.goto(f"{portal.url}/calls")
+    assert "/login" in page.url  # nothing without logging in
+    login(page, portal, "sup")
+    page.goto(f"{portal.url}/calls")
+    page.get_by_label("Number").fill(TALKATIVE)
+    page.get_by_role("button", name="Search").click()
+    rows = page.locator("table.calls tbody tr")
+    assert rows.count() == 1 and "+442079460710" in rows.first.inner_text()
+    rows.first.locator("a").click()
+    page.wait_for_url(f"**/calls/{portal.recorded_call}")
+    assert "allow" in page.locator(".decision").first.inner_text()
+
+    page.get_by_role("heading", name="Recording", exact=True).click()  # a user gesture, so play() is allowed
+    page.locator("audio").first.evaluate("a => a.play()")
+    position = page.locator(f"#pos-{portal.recording_id}")
+    until(lambda: position.inner_text() not in ("0:00", ""), timeout=15, interval=0.2, what="the position to advance")
+    assert re.fullmatch(r"0:0[1-9]", position.inner_text())
+    seek = page.locator("audio").first.evaluate("a => { a.currentTime = 9; return a.currentTime }")
+    assert seek >= 8
+
+    plays = portal.rows("SELECT * FROM audit_log WHERE action = 'recording.play' AND subject = ?", f"recording:{portal.recording_id}")
+    assert plays and plays[-1]["actor"] == "sup"
+    ranged = page.request.get(f"{portal.url}/recordings/{portal.recording_id}/audio", headers={"Range": "bytes=100-199"})
+    assert ranged.status == 206 and len(ranged.body()) == 100
+    assert ranged.headers["content-range"].startswith("bytes 100-199/")
+
+
+def test_a_blocked_call_shows_its_reason(page: Any, portal: PortalUnderTest) -> None:
+    login(page, portal, "sup")
+    page.goto(f"{portal.url}/calls?decision=block")
+    row = page.locator("table.calls tbody tr").first
+    assert "block" in row.inner_text() and "tps" in row.inner_text()
+    row.locator("a").click()
+    reasons = page.locator("ul.reasons").inner_text()
+    assert "tps" in reasons and "Telephone Preference Service" in reasons
+
+
+def test_uploading_a_tps_file_shows_its_counts_and_bad_lines(page: Any, portal: PortalUnderTest) -> None:
+    today = dt.date.today().isoformat()
+    upload = portal.tmp / f"tps-{today}.txt"
+    good = [ON_TPS, "01614960001", "01134960002"]
+    upload.write_bytes(("".join(f"{n[:4]:<5}{n[4:]:>7}\r\n" for n in good) + "NOT A NUMBER\r\n").encode())
+    login(page, portal, "boss")
+    page.goto(f"{portal.url}/lists")
+    page.get_by_label("List", exact=True).select_option("tps")
+    page.get_by_label("File from the supplier").set_input_files(str(upload))
+    page.get_by_role("button", name="Upload and import").click()
+    report = page.locator("#import-report")
+    report.wait_for(timeout=30_000)
+    assert report.locator('[data-count="count"]').inner_text() == "3"
+    assert report.locator('[data-count="bad"]').inner_text() == "1"
+    assert "line 4" in report.inner_text()
+    assert page.locator("#upload-progress").get_attribute("value") == "100"
+    [imported] = portal.rows("SELECT * FROM audit_log WHERE action = 'list.import' AND actor = 'boss'")
+    assert '"count":3' in imported["details"].replace(" ", "")
+
+
+def test_an_agent_cannot_open_another_agents_recording_even_by_url(page: Any, portal: PortalUnderTest) -> None:
+    login(page, portal, "agent2")
+    page.goto(f"{portal.url}/calls")
+    assert "No calls match" in page.locator("table.calls").inner_text()  # 1002 made no calls
+    for path in (f"/recordings/{portal.recording_id}", f"/calls/{portal.recorded_call}"):
+        response = page.goto(f"{portal.url}{path}")
+        assert response.status == 404, path
+    for path in (f"/recordings/{portal.recording_id}/audio", f"/recordings/{portal.recording_id}/download"):
+        assert page.request.get(f"{portal.url}{path}").status in (403, 404), path
+    assert not portal.rows("SELECT * FROM audit_log WHERE actor = 'agent2' AND action LIKE 'recording.%'")
+    # The agent whose call it is may play it.
+    page.context.clear_cookies()
+    login(page, portal, "agent1")
+    assert page.goto(f"{portal.url}/calls/{portal.recorded_call}").status == 200
+    assert page.request.get(f"{portal.url}/recordings/{portal.recording_id}/audio", headers={"Range": "bytes=0-99"}).status == 206
+
+
+def test_an_auditor_cannot_change_a_list(page: Any, portal: PortalUnderTest) -> None:
+    login(page, portal, "dpo")
+    page.goto(f"{portal.url}/lists")
+    assert page.locator("#upload-form").count() == 0
+    assert page.get_by_role("button", name="Add objection").count() == 0
+    token = page.locator('meta[name="csrf-token"]').get_attribute("content")
+    response = page.request.post(f"{portal.url}/lists/objections", form={"csrf": token, "action": "add",
+                                                                          "number": "02079460123", "reason": "test"})
+    assert response.status == 403
+    assert not portal.rows("SELECT * FROM screening_objections WHERE number = 442079460123")
+    # The auditor does read the lists and the data protection registers.
+    assert page.goto(f"{portal.url}/protection").status == 200
+
+
+def test_the_live_board_shows_a_call_and_listen_rings_the_supervisor(sandbox: SandboxInfo, page: Any, portal: PortalUnderTest) -> None:
+    phone = answering_phone(sandbox, "2001", timeout=90)
+    agent = start_call(sandbox, TALKATIVE, agent="1001", hold_ms=40_000, timeout=90)
+    try:
+        login(page, portal, "sup")
+        page.goto(f"{portal.url}/live")
+        row = page.locator('#live-board tr[data-agent="1001"]')
+        row.wait_for(timeout=30_000)  # arrives by server-sent event
+        row.get_by_role("button", name="Listen").click()
+        page.wait_for_url(re.compile(r".*/live\?message=.*"))
+        assert "Ringing your phone (2001)" in page.locator(".notice").first.inner_text()
+        invited = lambda: "INVITE sip:2001" in "".join(  # noqa: E731
+            f.read_text(errors="replace") for f in phone.workdir.glob("*messages*"))
+        until(invited, timeout=20, what="the supervisor's phone to be rung")
+        [session] = until(lambda: portal.rows("SELECT * FROM supervision_sessions WHERE origin = 'api' AND status IN ('waiting', 'active')"),
+                          timeout=20, what="the supervisor to join")
+        assert (session["supervisor"], session["agent"], session["mode"]) == ("2001", "1001", "listen")
+    finally:
+        for line in sandbox.rx("core show channels concise").splitlines():
+            if line.startswith("PJSIP/1001-"):
+                sandbox.rx(f"channel request hangup {line.split('!')[0]}")
+        agent.wait(60)
+        phone.wait(60)
+
+
+def test_screenshots_of_the_main_pages(page: Any, portal: PortalUnderTest) -> None:
+    """Every main page renders for the admin (and is saved when LIVECALL_PORTAL_SCREENSHOTS is set)."""
+    out = os.environ.get("LIVECALL_PORTAL_SCREENSHOTS")
+    login(page, portal, "boss")
+    pages = {"calls": "/calls", "call": f"/calls/{portal.recorded_call}", "blocked-call": f"/calls/{portal.blocked_call}",
+             "live": "/live", "lists": "/lists", "charges": "/charges", "coaching": "/coaching",
+             "data-protection": "/protection", "audit": "/audit"}
+    for name, path in pages.items():
+        response = page.goto(f"{portal.url}{path}")
+        assert response.status == 200, path
+        if out:
+            Path(out).mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(Path(out) / f"{name}.png"), full_page=False)
+    page.set_viewport_size({"width": 390, "height": 800})
+    page.goto(f"{portal.url}/calls")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 400  # readable on a phone
+    if out:
+        page.screenshot(path=str(Path(out) / "calls-phone.png"))
