@@ -83,6 +83,7 @@ def routes(portal: Portal) -> list[BaseRoute]:
         return secure(response)
 
     async def supervise(request: Request, ctx: Ctx) -> Response:
+        from livecall_ari.protection import audit
         from livecall_ari.supervision.services import SupervisionRefused
 
         agent, mode = field_text(ctx, "agent"), field_text(ctx, "mode")
@@ -96,6 +97,9 @@ def routes(portal: Portal) -> list[BaseRoute]:
         else:
             try:
                 session = await service.start_from_api(ari, ctx.viewer.extension, agent, mode)
+                # The service audits as the phone; this names the portal user who asked.
+                audit.append(ctx.viewer.username, "supervision.portal_request", f"agent:{agent}",
+                             {"session": session.id, "mode": mode, "phone": ctx.viewer.extension})
                 message = f"Ringing your phone ({ctx.viewer.extension}) to {mode} to {agent}: session {session.id}."
             except SupervisionRefused as refused:
                 message = f"Refused: {refused.session.reasons.replace(',', ', ') or 'not allowed'}."

@@ -234,6 +234,9 @@ def test_the_live_board_shows_a_call_and_listen_rings_the_supervisor(sandbox: Sa
         page.goto(f"{portal.url}/live")
         row = page.locator('#live-board tr[data-agent="1001"]')
         row.wait_for(timeout=30_000)  # arrives by server-sent event
+        if os.environ.get("LIVECALL_PORTAL_SCREENSHOTS"):
+            Path(os.environ["LIVECALL_PORTAL_SCREENSHOTS"]).mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(Path(os.environ["LIVECALL_PORTAL_SCREENSHOTS"]) / "live.png"))
         row.get_by_role("button", name="Listen").click()
         page.wait_for_url(re.compile(r".*/live\?message=.*"))
         assert "Ringing your phone (2001)" in page.locator(".notice").first.inner_text()
@@ -243,6 +246,8 @@ def test_the_live_board_shows_a_call_and_listen_rings_the_supervisor(sandbox: Sa
         [session] = until(lambda: portal.rows("SELECT * FROM supervision_sessions WHERE origin = 'api' AND status IN ('waiting', 'active')"),
                           timeout=20, what="the supervisor to join")
         assert (session["supervisor"], session["agent"], session["mode"]) == ("2001", "1001", "listen")
+        [asked] = portal.rows("SELECT * FROM audit_log WHERE action = 'supervision.portal_request'")
+        assert asked["actor"] == "sup" and session["id"] in asked["details"]
     finally:
         for line in sandbox.rx("core show channels concise").splitlines():
             if line.startswith("PJSIP/1001-"):
@@ -256,8 +261,9 @@ def test_screenshots_of_the_main_pages(page: Any, portal: PortalUnderTest) -> No
     out = os.environ.get("LIVECALL_PORTAL_SCREENSHOTS")
     login(page, portal, "boss")
     pages = {"calls": "/calls", "call": f"/calls/{portal.recorded_call}", "blocked-call": f"/calls/{portal.blocked_call}",
-             "live": "/live", "lists": "/lists", "charges": "/charges", "coaching": "/coaching",
+             "lists": "/lists", "charges": "/charges", "coaching": "/coaching",
              "data-protection": "/protection", "audit": "/audit"}
+    assert page.goto(f"{portal.url}/live").status == 200
     for name, path in pages.items():
         response = page.goto(f"{portal.url}{path}")
         assert response.status == 200, path
