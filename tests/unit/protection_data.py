@@ -36,7 +36,8 @@ def make_app(tmp_path: Path, protection: str = "") -> App:
 
 
 def cli_env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = dict(os.environ)
+    # Nothing of the outer run's settings (scripts/test exports the sandbox's) may leak in.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LIVECALL_")}
     env.update(LIVECALL_CONFIG=str(tmp_path / "livecall.toml"), LIVECALL_DATA_DIR=str(tmp_path), **extra)
     return env
 
