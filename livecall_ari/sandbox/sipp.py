@@ -109,6 +109,7 @@ def start_call(
     timeout: int = 30,
     pbx: str = "127.0.0.1:5060",
     trace_messages: bool = True,
+    keys: dict[str, str] | None = None,
 ) -> SippCall:
     if shutil.which("sipp") is None:
         raise FileNotFoundError("sipp is not installed (apt-get install sip-tester)")
@@ -121,11 +122,15 @@ def start_call(
         "-s", number, "-au", agent, "-ap", password, "-i", "127.0.0.1", "-p", str(free_udp_port()), "-mi", "127.0.0.1",
         "-m", str(calls), "-l", str(concurrent), "-d", str(hold_ms),
         "-timeout", str(timeout), "-timeout_error", "-trace_err", "-trace_rtt", "-rtt_freq", "1", "-nostdin",
+        # Answer in-dialog NOTIFY/INFO/OPTIONS/UPDATE the scenario does not expect (a transfer's progress).
+        "-aa",
     ]
     if trace_messages:
         cmd.append("-trace_msg")
     if rate is not None:
         cmd += ["-r", str(rate)]
+    for key, value in (keys or {}).items():
+        cmd += ["-key", key, value]
     with open(workdir / "sipp-stderr.txt", "w") as stderr:
         proc = subprocess.Popen(cmd, cwd=workdir, stdout=subprocess.DEVNULL, stderr=stderr, text=True)
     return SippCall(proc, workdir, time.monotonic())

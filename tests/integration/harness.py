@@ -171,7 +171,7 @@ def open_for_marketing(tmp_path: Path) -> dict[str, str]:
     }
 
 
-def answering_phone(sandbox: SandboxInfo, endpoint: str, timeout: int = 30) -> SippCall:
+def answering_phone(sandbox: SandboxInfo, endpoint: str, timeout: int = 30, hang_up_after_ms: int | None = None) -> SippCall:
     """Register ``endpoint`` from a free port and answer the next call there (sipp cannot
     register and then take a new dialog in one scenario, so two runs share the port)."""
     port = sipp.free_udp_port()
@@ -187,7 +187,8 @@ def answering_phone(sandbox: SandboxInfo, endpoint: str, timeout: int = 30) -> S
     assert register.returncode == 0, f"{endpoint} could not register: {register.stdout[-500:]}{register.stderr[-500:]}"
     with open(workdir / "sipp-stderr.txt", "w") as stderr:
         proc = subprocess.Popen(
-            ["sipp", "-sf", str(sipp.SCENARIO_DIR / "phone_answer.xml"), "-i", "127.0.0.1", "-p", str(port),
+            ["sipp", "-sf", str(sipp.SCENARIO_DIR / ("phone_answer.xml" if hang_up_after_ms is None else "phone_answer_hang_up.xml")),
+             "-d", str(hang_up_after_ms or 0), "-i", "127.0.0.1", "-p", str(port),
              "-mi", "127.0.0.1", "-m", "1", "-timeout", str(timeout), "-timeout_error", "-trace_msg", "-nostdin"],
             cwd=workdir, stdout=subprocess.DEVNULL, stderr=stderr, text=True,
         )

@@ -195,3 +195,25 @@ def test_a_role_play_call_is_recorded_tagged_training_and_not_screened(sandbox: 
     assert row["lawful_basis"] == "legitimate_interests" and row["retention_until"] is not None
     assert row["duration_ms"] / 1000 == pytest.approx(2, abs=1.0)
     assert recorded.decisions() == [], "a role-play call was screened"
+
+
+def test_a_transferred_call_stays_in_one_recording(sandbox: SandboxInfo, recorded: Service) -> None:
+    colleague = answering_phone(sandbox, "1003", hang_up_after_ms=3000)
+
+    result = call(sandbox, TALKATIVE, agent="1002", scenario="agent_call_transfer.xml", hold_ms=2000,
+                  keys={"transfer_to": "1003"})
+
+    assert result.returncode == 0, result.errors
+    assert "SIP/2.0 202" in result.messages
+    assert colleague.wait(timeout=40).returncode == 0
+    [row] = finished(recorded)
+    notice_s = len(prompt(sandbox, "livecall/notice")) / audio.RATE
+    # Notice, two seconds with the first agent, three with the colleague: all in one file.
+    assert row["duration_ms"] / 1000 == pytest.approx(notice_s + 1 + 2 + 3, abs=2.0)
+    mixed_file = host(sandbox, row["file"])
+    outbound = audio.read_wav(mixed_file.with_name(mixed_file.stem + "-out.wav"))
+    # The called party heard an agent's voice after the transfer too (the colleague's phone).
+    late = outbound[int((notice_s + 1 + 2.5) * audio.RATE):]
+    assert audio.rms(late) > 300
+    rec_root = host(sandbox, "/var/spool/asterisk/monitor/livecall")
+    assert len([p for p in rec_root.glob(f"*/*/*/{row['call_id']}*.wav")]) == 3  # mixed, -in, -out
