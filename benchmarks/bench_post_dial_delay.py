@@ -33,7 +33,7 @@ import httpx
 from livecall_ari.config import load
 from livecall_ari.sandbox.sipp import start_call
 
-NUMBER = "02079460018"
+NUMBER = "02079460980"  # rings and never answers (the simulated PSTN)
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -47,9 +47,11 @@ PBX = "127.0.0.1:5060"
 
 def run(agent: str, password: str, calls: int, concurrent: int) -> list[float]:
     rate = None if concurrent == 1 else float(concurrent)
+    # Each call is cancelled once it rings: post-dial delay ends at the first 18x, and an answered
+    # call would first play the ~10 s recording notice to the called party.
     result = start_call(
-        NUMBER, agent, password, hold_ms=700 if concurrent > 1 else 50, calls=calls, concurrent=concurrent,
-        rate=rate, timeout=60, trace_messages=True, pbx=PBX,
+        NUMBER, agent, password, scenario="agent_call_cancelled.xml", hold_ms=300 if concurrent > 1 else 50,
+        calls=calls, concurrent=concurrent, rate=rate, timeout=300, trace_messages=True, pbx=PBX,
     ).wait(timeout=600)
     if result.returncode != 0:
         sys.exit(f"sipp failed for agent {agent}: {result.errors[-500:]}")

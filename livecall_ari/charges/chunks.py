@@ -72,7 +72,7 @@ def parse_chunks(f: BinaryIO, offset: int, line_no: int, parser: LineParser, lin
         offset += len(data)
         line_no += len(lines)
         yield Chunk(
-            list(itertools.chain.from_iterable(parsed.rows)), len(parsed.rows), parsed.bad, len(lines),
+            parsed.flat(), parsed.records, parsed.bad, len(lines),
             offset, line_no, head, incomplete,
         )  # fmt: skip
         if incomplete or len(lines) < lines_per_chunk:

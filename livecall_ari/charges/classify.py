@@ -19,8 +19,10 @@ number plan, so a real answered call is never left unclassified.
 
 from __future__ import annotations
 
+import itertools
+import operator
 from enum import StrEnum
-from typing import NamedTuple
+from typing import NamedTuple, Sequence, cast
 
 import phonenumbers
 from phonenumbers import PhoneNumberType
@@ -42,6 +44,9 @@ class NumberClass(StrEnum):
 
 # Classes a call is charged for (freephone is charged at 0p but is an external call).
 EXTERNAL = frozenset(NumberClass) - {NumberClass.INTERNAL, NumberClass.EMERGENCY}
+
+_FIRST5, _AFTER1 = operator.itemgetter(slice(None, 5)), operator.itemgetter(slice(1, None))
+_FIRST, _SECOND = operator.itemgetter(0), operator.itemgetter(1)
 
 EMERGENCY_NUMBERS = frozenset({"999", "112"})
 UK_COUNTRY_CODE = "44"
@@ -166,6 +171,18 @@ class NumberClassifier:
                 return "+44" + dialled[1:], hit[0], hit[1]
         number, number_class, country = self.classify(dialled)
         return number, str(number_class), country
+
+    def plain_columns(self, dialled: Sequence[str]) -> tuple[list[str], list[str], list[str]]:
+        """:meth:`plain` of each of ``dialled``, as columns (numbers, classes, countries): the
+        11-digit UK numbers of a prefix already seen a column at a time, the rest one by one."""
+        found: list[tuple[str, str] | None] = list(map(self._uk_prefix_hits.get, map(_FIRST5, dialled)))
+        numbers = list(map("+44".__add__, map(_AFTER1, dialled)))
+        regular = map(all, zip(found, map((11).__eq__, map(len, dialled)), map(str.isdigit, dialled), map(str.isascii, dialled)))
+        for i in itertools.compress(range(len(numbers)), map(operator.not_, regular)):
+            number, number_class, country = self.plain(dialled[i])
+            numbers[i], found[i] = number, (number_class, country)
+        known = cast("list[tuple[str, str]]", found)
+        return numbers, list(map(_FIRST, known)), list(map(_SECOND, known))
 
     def classify(self, dialled: str) -> Classified:
         """The number (E.164), class and country of what was dialled."""

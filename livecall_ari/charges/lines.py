@@ -14,12 +14,13 @@ that both give the same rows.
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
+import itertools
 import operator
 import struct
 from dataclasses import dataclass, field
-from itertools import repeat
-from typing import Iterable, Iterator
+from typing import Iterator, Sequence
 
 from livecall_ari.charges.cdr import CdrFieldError, LocalTimes, parse_fields
 from livecall_ari.charges.classify import NumberClassifier
@@ -29,18 +30,57 @@ Row = tuple[object, ...]
 # ":MM:SS", the tail of "YYYY-MM-DD HH:MM:SS", to seconds past the hour; anything else misses.
 _MINUTE_SECOND = {f":{m:02d}:{s:02d}": m * 60 + s for m in range(60) for s in range(60)}
 _HOUR, _REST = operator.itemgetter(slice(None, 13)), operator.itemgetter(slice(13, None))
-_NUMBER, _CLASS, _COUNTRY = operator.itemgetter(0), operator.itemgetter(1), operator.itemgetter(2)
-_SIGNED64 = struct.Struct(">q").unpack
+_ENCODE = operator.methodcaller("encode", "utf-8", "surrogateescape")
+_KEY_HASH = functools.partial(hashlib.blake2b, digest_size=8)
+_DIGEST = operator.methodcaller("digest")
 _line_no = operator.itemgetter(13)
 
 
-@dataclass
-class ParsedLines:
-    """What a run of whole lines gave: rows to insert, and the bad lines (number, message)."""
+WIDTH = 14  # columns of a row
 
-    rows: list[Row] = field(default_factory=list)
-    bad: list[tuple[int, str]] = field(default_factory=list)
-    lines: int = 0
+
+class ParsedLines:
+    """What a run of whole lines gave: rows to insert, and the bad lines (number, message).
+
+    Rows made a column at a time are kept flat (record after record), as the store inserts
+    them, and made into tuples only if :attr:`rows` is asked for or a row is added one by one.
+    """
+
+    def __init__(self, lines: int = 0) -> None:
+        self.bad: list[tuple[int, str]] = []
+        self.lines = lines
+        self._rows: list[Row] = []
+        self._flat: list[object] = []
+
+    @property
+    def rows(self) -> list[Row]:
+        if self._flat:
+            self._rows.extend(zip(*[iter(self._flat)] * WIDTH))
+            self._flat = []
+        return self._rows
+
+    @property
+    def records(self) -> int:
+        return len(self._rows) + len(self._flat) // WIDTH
+
+    def flat(self) -> list[object]:
+        """The rows, flat: the insert's columns, record after record."""
+        if not self._rows:
+            return self._flat
+        return list(itertools.chain.from_iterable(self.rows))
+
+    def add_columns(self, columns: Sequence[Sequence[object]]) -> None:
+        """Rows given as WIDTH columns of equal length, after those already here."""
+        n = len(columns[0])
+        flat: list[object] = [None] * (n * WIDTH)
+        for i, column in enumerate(columns):
+            flat[i::WIDTH] = column
+        if self._rows:
+            self._rows.extend(zip(*[iter(flat)] * WIDTH))
+        elif self._flat:
+            self._flat.extend(flat)
+        else:
+            self._flat = flat
 
 
 class _OneLine:
@@ -109,7 +149,7 @@ class LineParser:
         ``first_no``; in line order, as are the bad lines."""
         lines = text.split("\n")
         lines.pop()  # after the last newline
-        out = ParsedLines(lines=len(lines))
+        out = ParsedLines(len(lines))
         reader = csv.reader(lines, strict=True)
         try:
             rows = list(reader)
@@ -188,24 +228,22 @@ class LineParser:
         if any(map(operator.lt, end_at, start_at)):
             return self._halves(rows, numbers, texts, out)
         dsts, uniqueids = columns[2], columns[16]
-        classified = list(map(self.classifier.plain, dsts))
-        blake2b, signed64 = hashlib.blake2b, _SIGNED64
-        keys = [
-            signed64(blake2b(f"{u}\x1f{c}\x1f{dc}\x1f{d}\x1f{s}\x1f{e}".encode("utf-8", "surrogateescape"), digest_size=8).digest())[0]
-            for u, c, dc, d, s, e in zip(uniqueids, columns[5], columns[6], dsts, start_at, end_at)
-        ]  # as CdrRecord.key()
-        accounts: Iterable[str] = columns[0]
+        e164s, classes, countries = self.classifier.plain_columns(dsts)
+        # As CdrRecord.key(), a column at a time: the digests of all rows read as one array.
+        joined = map("\x1f".join, zip(uniqueids, columns[5], columns[6], dsts, map(str, start_at), map(str, end_at)))
+        digests = map(_DIGEST, map(_KEY_HASH, map(_ENCODE, joined)))
+        keys = struct.unpack(f">{len(rows)}q", b"".join(digests))
+        accounts: Sequence[str] = columns[0]
         if "" in columns[0]:
             accounts = [a or self.default_account for a in columns[0]]
-        call_ids: Iterable[str] = repeat("")
+        call_ids: Sequence[str] = [""] * len(rows)
         if 24 in widths:
             call_ids = [r[21] if len(r) == 24 else "" for r in rows]
         if any(t[-1:] == "\r" for t in texts):
             texts = [t.rstrip("\r\n") for t in texts]
-        out.rows.extend(zip(
-            accounts, start_at, keys, end_at, map(int, durations), map(int, billsecs),
-            map(_NUMBER, classified), map(_CLASS, classified), map(_COUNTRY, classified),
-            uniqueids, call_ids, texts, repeat(self.source), numbers,
+        out.add_columns((
+            accounts, start_at, keys, end_at, list(map(int, durations)), list(map(int, billsecs)),
+            e164s, classes, countries, uniqueids, call_ids, texts, [self.source] * len(rows), numbers,
         ))  # fmt: skip
 
     def _halves(self, rows: list[list[str]], numbers: list[int], texts: list[str], out: ParsedLines) -> None:

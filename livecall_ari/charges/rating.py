@@ -240,6 +240,29 @@ class Rater:
                     )
                 )
 
+    def add_group(self, day: dt.date, number_class: str, country: str, increments: int, calls: int) -> None:
+        """Rate ``calls`` answered calls started on ``day`` to numbers of one class and country,
+        each billed ``increments`` of the day's increment: the same as adding them one by one.
+        Daily plan without lines only (the monthly bundle and the lines need every call)."""
+        if self.plan != "daily" or self.keep_lines:
+            raise ValueError("grouped calls are rated on the daily plan without lines only")
+        if calls <= 0 or number_class not in _EXTERNAL or not self.first_day <= day <= self.last_day:
+            return
+        terms = self._terms_on(day)
+        billed = increments * terms.increment_seconds
+        if number_class == _LANDLINE:
+            price = terms.landline
+        elif number_class == _MOBILE:
+            price = terms.mobile
+        else:
+            price = self.tariff.additional.on(day).price(number_class, country)
+        units = billed * price.units_per_second
+        if 0 < units < terms.minimum_units:
+            units = terms.minimum_units
+        self._calls += calls
+        self._seconds += billed * calls
+        self._units_by_day[day] = self._units_by_day.get(day, 0) + units * calls
+
     def _fees(self) -> list[Fee]:
         if self.plan == "daily":
             return [Fee(d, "daily fee", self._terms_on(d).fee_pence) for d in sorted(self._units_by_day)]
