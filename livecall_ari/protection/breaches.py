@@ -11,7 +11,7 @@ from livecall_ari import config
 from livecall_ari.protection import audit
 from livecall_ari.protection.core import BreachClock, breach_clock
 from livecall_ari.protection.models import Breach
-from livecall_ari.protection.services import from_db, to_db
+from livecall_ari.storage.times import from_db, to_db
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,8 @@ from livecall_ari.protection import audit
 from livecall_ari.protection.core import LAWFUL_BASES, PolicyError, london_date
 from livecall_ari.protection.crypto import KeyFileError, recording_key_path, recording_keys
 from livecall_ari.protection.models import DsarRequest, LegalHoldRecord
-from livecall_ari.protection.services import call_basis, from_db, now, number_key, set_call_basis, set_recording_basis, who
+from livecall_ari.protection.services import call_basis, now, number_key, set_call_basis, set_recording_basis, who
+from livecall_ari.storage.times import from_db
 
 # Test hook: erasure waits on stdin at this stage ("recordings:files-deleted", "rows:before"...).
 PAUSE_VARIABLE = "LIVECALL_ERASURE_PAUSE_AT"

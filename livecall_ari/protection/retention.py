@@ -18,7 +18,8 @@ from livecall_ari.protection import audit
 from livecall_ari.protection.core import LegalHold, RetainedRecord, RetentionVerdict, retention_plan
 from livecall_ari.protection.registry import pk, row_id
 from livecall_ari.protection.models import CallLawfulBasis, LegalHoldRecord, RetentionRun
-from livecall_ari.protection.services import basis_policy, from_db, retention_policy, to_db
+from livecall_ari.protection.services import basis_policy, retention_policy
+from livecall_ari.storage.times import from_db, to_db
 from livecall_ari.recording.files import on_host, recording_files
 
 if TYPE_CHECKING:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import peewee
 
 from livecall_ari import config
+from livecall_ari.storage.times import from_db, to_db
 from livecall_ari.protection import audit
 from livecall_ari.protection.core import (
     LAWFUL_BASES, LawfulBasisPolicy, PolicyError, RetentionPolicy, check_basis, key_fingerprint, keyed_hash,
@@ -38,18 +39,6 @@ def who() -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         return "unknown"
-
-
-def to_db(at: dt.datetime) -> dt.datetime:
-    return at.astimezone(UTC).replace(tzinfo=None)
-
-
-def from_db(value: dt.datetime | str | None) -> dt.datetime | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = dt.datetime.fromisoformat(value)
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _where(settings: config.Settings) -> str:

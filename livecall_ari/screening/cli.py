@@ -20,7 +20,8 @@ from livecall_ari.screening.lists import LIST_NAMES, ImportRefused
 from livecall_ari.screening.numbers import NumberParser
 from livecall_ari.screening.core import ScreeningPolicy
 from livecall_ari.screening.services import ScreeningDecider, build_decider, list_files, lists_directory, policy_from_settings
-from livecall_ari.screening.store import ScreeningStore, from_db
+from livecall_ari.screening.store import ScreeningStore
+from livecall_ari.storage.times import from_db
 
 UTC = dt.timezone.utc
 # Test hook: the import waits on stdin at this stage, so a test can kill it there.

@@ -33,7 +33,8 @@ from livecall_ari.screening.core import EPOCH, ListSnapshot, NumberList
 from livecall_ari.screening.models import ListVersion
 from livecall_ari.screening.parsers import BadLine, ParsedChunk, date_in_name, detected_format, parse_chunk
 from livecall_ari.screening.revision import RevisionFile
-from livecall_ari.screening.store import ScreeningStore, to_db
+from livecall_ari.screening.store import ScreeningStore
+from livecall_ari.storage.times import to_db
 
 MAGIC = b"LCLIST01"
 HEADER_SIZE = 64

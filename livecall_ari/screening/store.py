@@ -13,26 +13,13 @@ from typing import Iterable, Iterator
 
 import peewee
 
+from livecall_ari.storage.times import from_db, to_db
 from livecall_ari.protection import audit
 from livecall_ari.screening.core import Consent, ListSnapshot, Objection
 from livecall_ari.screening.models import ConsentRecord, ListVersion, ObjectionRecord, ScreeningState
 from livecall_ari.screening.revision import RevisionFile
 
 UTC = dt.timezone.utc
-
-
-def to_db(at: dt.datetime) -> dt.datetime:
-    if at.tzinfo is None:
-        raise ValueError("times stored must carry a time zone")
-    return at.astimezone(UTC).replace(tzinfo=None)
-
-
-def from_db(value: dt.datetime | str | None) -> dt.datetime | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = dt.datetime.fromisoformat(value)
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _date(value: dt.date | str) -> dt.date:

@@ -179,7 +179,7 @@ def answering_phone(sandbox: SandboxInfo, endpoint: str, timeout: int = 30, hang
     (workdir / "phone.csv").write_text(f"SEQUENTIAL\n{endpoint};\n")
     tone_pcap(workdir / "agent.pcap", sipp.AGENT_HZ, timeout)
     register = subprocess.run(
-        ["sipp", sandbox.data["sip"], "-sf", str(sipp.SCENARIO_DIR / "supervision_register.xml"),
+        ["sipp", sandbox.data["sip"], "-sf", str(sipp.SCENARIO_DIR / "phone_register.xml"),
          "-inf", str(workdir / "phone.csv"), "-key", "expires", "60", "-au", endpoint, "-ap", sandbox.password(endpoint),
          "-i", "127.0.0.1", "-p", str(port), "-m", "1", "-timeout", "10", "-timeout_error", "-nostdin"],
         cwd=workdir, capture_output=True, text=True, timeout=30,

@@ -22,6 +22,7 @@ import wave
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from livecall_ari.sandbox.rtp import tone_pcap
 from livecall_ari.sandbox.sipp import SCENARIO_DIR
 from tests.conftest import until
 
@@ -60,26 +61,6 @@ _DECODE = {0: [_ulaw(b) for b in range(256)], 8: [_alaw(b) for b in range(256)]}
 
 
 # -- tones --------------------------------------------------------------------------------------
-
-def tone_pcap(path: Path, hz: int, seconds: float = 60.0, port: int = 4000) -> Path:
-    """A pcap of RTP (PCMA, 20 ms packets) carrying a sine at ``hz``, for sipp's play_pcap_audio."""
-    raw = path.with_suffix(".al")
-    subprocess.run(["sox", "-n", "-r", "8000", "-c", "1", "-e", "a-law", "-t", "al", str(raw),
-                    "synth", str(seconds), "sine", str(hz), "vol", "0.5"], check=True)
-    audio = raw.read_bytes()
-    raw.unlink()
-    out = [struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)]
-    for n, offset in enumerate(range(0, len(audio) - 159, 160)):
-        rtp = struct.pack("!BBHII", 0x80, 8, n & 0xFFFF, n * 160, 0x1C0FFEE) + audio[offset:offset + 160]
-        udp = struct.pack("!HHHH", port, port, 8 + len(rtp), 0) + rtp
-        ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), n & 0xFFFF, 0, 64, 17, 0,
-                         socket.inet_aton("127.0.0.1"), socket.inet_aton("127.0.0.1")) + udp
-        frame = b"\0" * 12 + b"\x08\x00" + ip
-        stamp = n * 0.02
-        out.append(struct.pack("<IIII", int(stamp), int(round((stamp % 1) * 1e6)), len(frame), len(frame)) + frame)
-    path.write_bytes(b"".join(out))
-    return path
-
 
 def tone_power(samples: list[int], hz: float, rate: int = 8000) -> float:
     """Share of the block's energy at ``hz`` (Goertzel): about 1 for a pure tone at hz, 0.5 each
@@ -251,7 +232,7 @@ def start_party(
     workdir = Path(tempfile.mkdtemp(prefix=f"livecall-{name}-"))
     media = free_port_block()
     if hz is not None:
-        tone_pcap(workdir / "party.pcap", hz)
+        tone_pcap(workdir / "party.pcap", hz, 60.0)
     (workdir / "party.csv").write_text(f"SEQUENTIAL\n{user};\n")
     cmd = [
         "sipp", pbx, "-sf", str(SCENARIO_DIR / scenario), "-inf", str(workdir / "party.csv"),
@@ -271,7 +252,7 @@ def register(pbx: str, user: str, password: str, port: int, expires: int) -> Non
     (workdir / "party.csv").write_text(f"SEQUENTIAL\n{user};\n")
     try:
         result = subprocess.run(
-            ["sipp", pbx, "-sf", str(SCENARIO_DIR / "supervision_register.xml"), "-inf", str(workdir / "party.csv"),
+            ["sipp", pbx, "-sf", str(SCENARIO_DIR / "phone_register.xml"), "-inf", str(workdir / "party.csv"),
              "-au", user, "-ap", password, "-i", "127.0.0.1", "-p", str(port), "-m", "1", "-key", "expires",
              str(expires), "-timeout", "10", "-timeout_error", "-nostdin", "-trace_err"],
             cwd=workdir, capture_output=True, timeout=30,
