@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -39,7 +40,7 @@ def init(app: App, force: bool) -> None:
     assert settings.path is not None
     if settings.path.exists() and not force:
         if config.ensure_secrets(settings):
-            settings.path.write_text(config.dump(settings))
+            _write_private(settings.path, config.dump(settings))
             click.echo(f"{settings.path}: added missing secrets")
         else:
             click.echo(f"{settings.path}: already initialised")
@@ -48,11 +49,20 @@ def init(app: App, force: bool) -> None:
         settings.web.api_token = config.generate_secret()
         settings.ami.secret = config.generate_secret()
         settings.path.parent.mkdir(parents=True, exist_ok=True)
-        settings.path.write_text(config.dump(settings))
+        _write_private(settings.path, config.dump(settings))
         click.echo(f"{settings.path}: written, with a new ARI password")
     settings.path.chmod(0o600)
     app.database()
-    click.echo(f"database: {settings.database_url()}")
+    url = settings.database_url()
+    click.echo(f"database: {url.split('@')[-1] if '@' in url else url}")  # a URL's password stays out
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write the settings (they hold secrets) readable by the owner only, from the first byte."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        os.fchmod(f.fileno(), 0o600)
+        f.write(text)
 
 
 def _register() -> None:

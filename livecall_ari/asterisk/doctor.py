@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import shlex
+import stat
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from livecall_ari.app import App
@@ -47,12 +49,53 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def _bind_check(name: str, host: str, shown: str, risk: str) -> Check:
+    loopback = _is_loopback(host)
+    return Check(name, loopback, shown + ("" if loopback else f" is not loopback: {risk}"), warning=not loopback)
+
+
+def _private_file_check(name: str, path: Path, what: str) -> Check | None:
+    """A warning when a file holding secrets can be read by its group or by others."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return None  # not there (yet): nothing exposed
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        return Check(name, False, f"{path} is mode {stat.S_IMODE(mode):o} and holds {what}: chmod 600 {path}", warning=True)
+    return Check(name, True, f"{path} is mode {stat.S_IMODE(mode):o}")
+
+
+def exposure_checks(app: App) -> list[Check]:
+    """What LiveCall exposes: services bound beyond loopback, secrets readable by others."""
+    from livecall_ari.protection.crypto import erasure_key_path, recording_key_path
+
+    s = app.settings
+    ari_host = urlsplit(s.ari.url).hostname or ""
+    checks = [
+        _bind_check("ARI bind", ari_host, s.ari.url, "put it behind TLS and a firewall"),
+        _bind_check("FastAGI bind", s.fastagi.host, f"{s.fastagi.host}:{s.fastagi.port}",
+                    "anyone who reaches it can ask for decisions"),
+        _bind_check("AMI host", s.ami.host, f"{s.ami.host}:{s.ami.port}",
+                    "the AMI secret crosses the network in clear; keep manager.conf on loopback"),
+    ]
+    if s.web.enabled:
+        checks.append(_bind_check("web bind", s.web.host, f"{s.web.host}:{s.web.port}",
+                                  "the portal and API are reachable from the network; put an admin's TLS proxy in front"))
+    for name, path, what in (
+        ("settings file", s.path, "the ARI password, the API token and the AMI secret"),
+        ("recording key", recording_key_path(s), "the key of recordings sealed at rest"),
+        ("erasure key", erasure_key_path(s), "the key of erased numbers' pseudonyms"),
+    ):
+        if path is not None:
+            check = _private_file_check(name, Path(path), what)
+            if check is not None:
+                checks.append(check)
+    return checks
+
+
 async def run_checks(app: App) -> list[Check]:
     s = app.settings
-    checks: list[Check] = []
-    ari_host = urlsplit(s.ari.url).hostname or ""
-    checks.append(Check("ARI bind", _is_loopback(ari_host), f"{s.ari.url}" + ("" if _is_loopback(ari_host) else " is not loopback: put it behind TLS and a firewall"), warning=not _is_loopback(ari_host)))
-    checks.append(Check("FastAGI bind", _is_loopback(s.fastagi.host), f"{s.fastagi.host}:{s.fastagi.port}" + ("" if _is_loopback(s.fastagi.host) else " is not loopback: anyone who reaches it can ask for decisions"), warning=not _is_loopback(s.fastagi.host)))
+    checks: list[Check] = exposure_checks(app)
     if not s.ari.password:
         checks.append(Check("ARI credentials", False, "no ARI password in the settings: run `livecall init`"))
     else:

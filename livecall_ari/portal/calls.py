@@ -20,7 +20,7 @@ from starlette.routing import BaseRoute, Route
 
 from livecall_ari.gate.core import PURPOSES
 from livecall_ari.gate.models import GateDecision
-from livecall_ari.portal.core import agent_filter, may_see_call
+from livecall_ari.portal.core import agent_filter, may_see_call, row_key
 from livecall_ari.portal.web import Ctx, Portal
 from livecall_ari.protection.registry import pk, row_id
 
@@ -52,9 +52,11 @@ class CallFilters:
 
 def _date(text: str) -> dt.date | None:
     try:
-        return dt.date.fromisoformat(text) if text else None
+        day = dt.date.fromisoformat(text) if text else None
     except ValueError:
         return None
+    # The search ends at the next midnight, which the last day of year 9999 does not have.
+    return day if day is None or dt.date.min < day < dt.date.max else None
 
 
 def parse_filters(params: Any, parse_number: Any) -> tuple[CallFilters, list[str]]:
@@ -82,9 +84,13 @@ def _local_midnight(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(0), LONDON).astimezone(dt.timezone.utc)
 
 
-def search(filters: CallFilters, only_agent: str | None, before: int | None = None, limit: int = PAGE) -> tuple[list[GateDecision], int | None]:
-    """One page of decisions, newest first, and the id to continue from (None: last page)."""
+def search(filters: CallFilters, only_agent: str | None, before: int | None = None, limit: int = PAGE,
+           organisation: str | None = None) -> tuple[list[GateDecision], int | None]:
+    """One page of decisions, newest first, and the id to continue from (None: last page);
+    only ``organisation``'s when given (services of several organisations may share a database)."""
     query = GateDecision.select()
+    if organisation is not None:
+        query = query.where(GateDecision.organisation == organisation)
     if only_agent is not None:
         query = query.where(GateDecision.agent == only_agent)
     if filters.agent:
@@ -114,8 +120,11 @@ def call_details(portal: Portal, call_id: str) -> dict[str, Any] | None:
     from livecall_ari.recording.models import NoticeEvent, Recording, RecordingPause
     from livecall_ari.supervision.models import SupervisionSession
 
-    decisions = list(GateDecision.select().where(GateDecision.call_id == call_id).order_by(pk(GateDecision)))
-    recordings = list(Recording.select().where(Recording.call_id == call_id).order_by(pk(Recording)))
+    organisation = portal.settings.organisation.id
+    decisions = list(GateDecision.select().where((GateDecision.call_id == call_id) & (GateDecision.organisation == organisation))
+                     .order_by(pk(GateDecision)))
+    recordings = list(Recording.select().where((Recording.call_id == call_id) & (Recording.organisation == organisation))
+                      .order_by(pk(Recording)))
     if not decisions and not recordings:
         return None
     first = decisions[0] if decisions else None
@@ -167,11 +176,8 @@ def routes(portal: Portal) -> list[BaseRoute]:
 
     async def listing(request: Request, ctx: Ctx) -> Response:
         filters, problems = parse_filters(request.query_params, parser.parse)
-        try:
-            before = int(request.query_params["before"]) if request.query_params.get("before") else None
-        except ValueError:
-            before = None
-        rows, next_before = search(filters, agent_filter(ctx.viewer), before)
+        before = row_key(request.query_params["before"]) if request.query_params.get("before") else None
+        rows, next_before = search(filters, agent_filter(ctx.viewer), before, organisation=portal.settings.organisation.id)
         params = {k: v for k, v in request.query_params.items() if k != "before"}
         return portal.render(request, "calls.html", ctx, title="Calls", rows=rows, problems=problems, params=params,
                              next_before=next_before, purposes=PURPOSES, reason_text=REASON_TEXT,

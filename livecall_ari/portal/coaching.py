@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from livecall_ari.portal.core import SCORECARD, ScoredCall, agent_filter, check_scores, may_see_call, rollup
+from livecall_ari.portal.core import SCORECARD, ScoredCall, agent_filter, check_scores, may_see_call, rollup, row_key
 from livecall_ari.portal.models import CoachingComment, Scorecard
 from livecall_ari.portal.web import Ctx, Portal, field_text, secure
 from livecall_ari.protection.registry import pk, row_id
@@ -47,11 +47,11 @@ def routes(portal: Portal) -> list[BaseRoute]:
     from livecall_ari.recording.models import Recording
 
     def recording(ctx: Ctx, recording_id: str) -> Recording | None:
-        try:
-            row = Recording.get_or_none(pk(Recording) == int(recording_id))
-        except ValueError:
+        key = row_key(recording_id)
+        row = None if key is None else Recording.get_or_none(pk(Recording) == key)
+        if row is None or row.organisation != portal.settings.organisation.id:
             return None
-        return row if row is not None and may_see_call(ctx.viewer, str(row.agent)) else None
+        return row if may_see_call(ctx.viewer, str(row.agent)) else None
 
     def back(row: Recording, note: str = "") -> Response:
         return secure(RedirectResponse(f"/calls/{row.call_id}{note}#recording-{row_id(row)}", status_code=303))

@@ -61,6 +61,16 @@ def may_see_call(viewer: Viewer, call_agent: str) -> bool:
     return viewer.role == "agent" and bool(viewer.extension) and viewer.extension == call_agent
 
 
+def row_key(text: object) -> int | None:
+    """A row id from a URL or form: a whole number a database column can hold, else None (a
+    bigger one would make the database driver raise instead of finding nothing)."""
+    try:
+        value = int(str(text))
+    except ValueError:
+        return None
+    return value if -(2**63) <= value < 2**63 else None
+
+
 def agent_filter(viewer: Viewer) -> str | None:
     """The agent every call query must be limited to (``None``: no limit). An agent with no
     extension sees nothing: the impossible agent ``""`` matches no call."""

@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from livecall_ari.portal.core import row_key
 from livecall_ari.portal.web import Ctx, Portal, field_text, secure
 
 AUDIT_PAGE = 100
@@ -83,7 +84,7 @@ def routes(portal: Portal) -> list[BaseRoute]:
         from livecall_ari.protection.dsar import export, gather
         from livecall_ari.protection.services import call_basis
 
-        row = DsarRequest.get_or_none(DsarRequest.id == request.path_params["request_id"])
+        row = DsarRequest.get_or_none(DsarRequest.id == row_key(request.path_params["request_id"]))
         if row is None:
             return back("No such request.")
         out = settings.data_path() / "dsar-exports" / f"request-{row.id}.zip"
@@ -102,7 +103,7 @@ def routes(portal: Portal) -> list[BaseRoute]:
         return back(f"Request {row.id} exported: {len(manifest['files'])} files.")
 
     async def dsar_download(request: Request, ctx: Ctx) -> Response:
-        row = DsarRequest.get_or_none(DsarRequest.id == request.path_params["request_id"])
+        row = DsarRequest.get_or_none(DsarRequest.id == row_key(request.path_params["request_id"]))
         if row is None or not row.export_file or not Path(str(row.export_file)).is_file():
             return portal.refuse(request, ctx, "No export for this request yet.", status=404)
         audit.append(ctx.viewer.username, "dsar.download", audit.subject_for_number(str(row.number)), {"request": int(row.id)})
@@ -133,7 +134,7 @@ def routes(portal: Portal) -> list[BaseRoute]:
         return back(f"Erasure {result.job} done; its certificate is below.")
 
     async def certificate(request: Request, ctx: Ctx) -> Response:
-        job = ErasureJob.get_or_none(ErasureJob.id == request.path_params["job_id"])
+        job = ErasureJob.get_or_none(ErasureJob.id == row_key(request.path_params["job_id"]))
         if job is None or not job.certificate or not Path(str(job.certificate)).is_file():
             return portal.refuse(request, ctx, "No certificate for this erasure.", status=404)
         return secure(FileResponse(str(job.certificate), media_type="application/json", filename=f"erasure-{job.id}.json"))
@@ -179,7 +180,7 @@ def routes(portal: Portal) -> list[BaseRoute]:
 
     async def breach_reported(request: Request, ctx: Ctx) -> Response:
         try:
-            row = breaches.mark_reported(int(request.path_params["breach_id"]), portal.clock(), field_text(ctx, "reference"),
+            row = breaches.mark_reported(row_key(request.path_params["breach_id"]) or 0, portal.clock(), field_text(ctx, "reference"),
                                          ctx.viewer.username)
         except LookupError as exc:
             return back(str(exc))

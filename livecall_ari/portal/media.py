@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
-from livecall_ari.portal.core import ByteRange, RangeNotSatisfiable, may_see_call, parse_range, starts_playback
+from livecall_ari.portal.core import ByteRange, RangeNotSatisfiable, may_see_call, parse_range, row_key, starts_playback
 from livecall_ari.portal.web import Ctx, Portal, client_address, secure
 from livecall_ari.protection.registry import pk, row_id
 
@@ -72,11 +72,9 @@ def routes(portal: Portal) -> list[BaseRoute]:
     from livecall_ari.recording.models import Recording
 
     def recording_for(ctx: Ctx, recording_id: str) -> Recording | None:
-        try:
-            row = Recording.get_or_none(pk(Recording) == int(recording_id))
-        except ValueError:
-            return None
-        if row is None or not may_see_call(ctx.viewer, str(row.agent)):
+        key = row_key(recording_id)
+        row = None if key is None else Recording.get_or_none(pk(Recording) == key)
+        if row is None or row.organisation != portal.settings.organisation.id or not may_see_call(ctx.viewer, str(row.agent)):
             return None
         return row
 

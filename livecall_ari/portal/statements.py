@@ -5,6 +5,7 @@ printable HTML of charges/statement.py."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Iterable
@@ -98,7 +99,9 @@ def routes(portal: Portal) -> list[BaseRoute]:
         statement, values = statement_for(request)
         if statement is None:
             return portal.refuse(request, ctx, values["problem"], status=400)
-        name = f"statement-{values['account']}-{values['first']}-{values['last']}.csv"
+        # A header is Latin-1: the account (any text) goes into the file name as safe ASCII.
+        account = re.sub(r"[^A-Za-z0-9._-]", "_", str(values["account"]))[:60]
+        name = f"statement-{account}-{values['first']}-{values['last']}.csv"
         return secure(Response(to_csv(statement), media_type="text/csv; charset=utf-8",
                                headers={"Content-Disposition": f'attachment; filename="{name}"'}))
 

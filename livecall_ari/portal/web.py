@@ -148,8 +148,13 @@ class Portal:
                 ctx.form = await request.form(max_files=1, max_fields=200)
                 given = request.headers.get("x-csrf-token") or _text(ctx.form.get("csrf"))
                 if not csrf_matches(csrf, given):
+                    await ctx.form.close()
                     return self.refuse(request, ctx, "This form has expired: reload the page and try again.")
-            return await handler(request, ctx)
+            try:
+                return await handler(request, ctx)
+            finally:
+                if ctx.form is not None:
+                    await ctx.form.close()  # an upload's spooled temp file, else left to the GC
 
         return endpoint
 
