@@ -1,8 +1,9 @@
 """The demo: ``scripts/demo`` runs this after installing.
 
 Sets LiveCall up, brings the sandbox up, loads a small TPS list, starts ``livecall serve``,
-places two calls from the sandbox's desk phones (a service call that connects, a marketing call
-to a TPS-registered number that is blocked) and prints the decisions LiveCall recorded.
+places two calls from the sandbox's desk phones (a service call that connects and is recorded,
+a marketing call to a TPS-registered number that is blocked) and prints the decisions and the
+recording LiveCall kept.
 """
 
 from __future__ import annotations
@@ -88,6 +89,11 @@ def main() -> None:
 
     step("What LiveCall decided and recorded (livecall decisions)")
     print(run("decisions"), end="")
+    step("The service call's recording, with the notice the called party heard (livecall recordings list)")
+    deadline = time.monotonic() + 15
+    while '"state": "recording"' in run("recordings", "list", "--json") and time.monotonic() < deadline:
+        time.sleep(0.3)
+    print(run("recordings", "list", "--limit", "1"), end="")
     step("Done. The sandbox is still up: `livecall sandbox status`, `livecall sandbox down`.")
     print(f"(settings: {settings.path})")
 

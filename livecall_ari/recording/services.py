@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from livecall_ari.gate.models import GateDecision
 from livecall_ari.recording import core
 from livecall_ari.recording.files import recording_files
 from livecall_ari.recording.models import NoticeEvent, Recording, RecordingPause
@@ -159,7 +160,12 @@ class RecordingService:
                     continue
                 # Untouched for longer than `older_than`: MixMonitor has long closed it.
                 call_id = path.stem
-                self.started(call_id, "", "", "unknown", asterisk_path)
+                # The file is named after the gate's call id: its decision says who and what.
+                decision = GateDecision.get_or_none(GateDecision.call_id == call_id)
+                if decision is not None:
+                    self.started(call_id, decision.dialled, decision.agent, decision.purpose, asterisk_path)
+                else:
+                    self.started(call_id, "", "", "unknown", asterisk_path)
                 Recording.update(started_at=dt.datetime.fromtimestamp(path.stat().st_mtime, UTC)).where(
                     Recording.call_id == call_id).execute()
                 self.finish(call_id, settle_seconds=0)
