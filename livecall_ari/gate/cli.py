@@ -27,7 +27,7 @@ def _configure_logging(level: str) -> None:
 @click.pass_obj
 def serve(app: App, log_level: str) -> None:
     """Run the gate (ARI Stasis app and FastAGI server) until stopped."""
-    from livecall_ari.gate.plugin import run
+    from livecall_ari.service import run
 
     _configure_logging(log_level)
     if not app.settings.ari.password:

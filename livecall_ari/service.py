@@ -1,4 +1,6 @@
-"""Wiring of ``livecall serve``: the ARI application and the FastAGI server in one asyncio loop.
+"""Wiring of ``livecall serve``: one asyncio process with the gate's ARI application, the
+FastAGI server (gate, recording and supervision entries), the HTTP API and portal, and the
+background work of each capability (recording catch-up, retention, following the CDR file).
 
 Built here from the settings and nowhere else. The service decides and records; it is never in
 a call's media path, so stopping or crashing it leaves connected calls alone.
@@ -30,7 +32,9 @@ log = logging.getLogger("livecall.serve")
 
 
 @dataclass
-class GateDependencies:
+class ServiceDependencies:
+    """What the running service is made of (each capability's piece, built once)."""
+
     service: GateService
     ari: AriClient
     stasis: GateStasisApp
@@ -39,7 +43,7 @@ class GateDependencies:
     supervision: SupervisionService | None = None
 
 
-def build(app: App) -> GateDependencies:
+def build(app: App) -> ServiceDependencies:
     s = app.settings
     app.database()
     service = GateService(app.decider(), DatabaseRecorder(), s.gate.outside_line_prefix)
@@ -51,10 +55,10 @@ def build(app: App) -> GateDependencies:
     supervision = build_supervision_service(app)
     handlers.update(supervision_agi_handlers(supervision))
     agi = FastAgiServer(handlers, s.fastagi.host, s.fastagi.port)
-    return GateDependencies(service, ari, stasis, agi, recording, supervision)
+    return ServiceDependencies(service, ari, stasis, agi, recording, supervision)
 
 
-async def _pump_events(deps: GateDependencies) -> None:
+async def _pump_events(deps: ServiceDependencies) -> None:
     async for event in deps.ari.events():
         try:
             await deps.stasis.on_event(event)
@@ -92,7 +96,7 @@ def _report_failure(task: "asyncio.Task[None]") -> None:
         log.error("background task %s failed", task.get_name(), exc_info=task.exception())
 
 
-def extra_tasks(app: App, stop: asyncio.Event, deps: GateDependencies) -> list[tuple[str, Coroutine[Any, Any, None]]]:
+def extra_tasks(app: App, stop: asyncio.Event, deps: ServiceDependencies) -> list[tuple[str, Coroutine[Any, Any, None]]]:
     """Background work of other capabilities that runs inside ``livecall serve``."""
     from livecall_ari.protection.services import retention_loop
 
