@@ -18,3 +18,24 @@ def until(condition: Callable[[], T], timeout: float = 10.0, interval: float = 0
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what or condition}")
         time.sleep(interval)
+
+
+def kill_when_paused(argv: list[str], env: dict[str, str], stage: str, timeout: float = 60.0) -> None:
+    """Run a `livecall` command that pauses at ``stage`` (its test hook prints "paused at
+    <stage>" and waits), then SIGKILL it there: a crash at a known point."""
+    import subprocess
+    import sys
+
+    with subprocess.Popen(
+        [sys.executable, "-m", "livecall_ari.cli", *argv], env=env,
+        stdin=subprocess.PIPE, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
+    ) as proc:
+        assert proc.stderr is not None
+        seen = b""
+        deadline = time.monotonic() + timeout
+        while b"paused at " + stage.encode() not in seen:
+            line = proc.stderr.readline()
+            assert line and time.monotonic() < deadline, f"{argv[0]} ended without pausing at {stage}: {seen!r}"
+            seen += line
+        proc.kill()
+        proc.wait()

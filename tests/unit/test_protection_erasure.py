@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -26,6 +23,7 @@ from livecall_ari.protection.retention import add_hold, release_hold
 from livecall_ari.recording.models import Recording
 from livecall_ari.screening.lists import ListFiles
 from livecall_ari.screening.services import build_decider, list_files
+from tests.conftest import kill_when_paused
 from tests.unit.protection_data import ALICE, BOB, NOW, add_person, cli_env, everything_mentioning, livecall, make_app
 
 MONDAY_10 = dt.datetime(2025, 6, 2, 9, 0, tzinfo=dt.timezone.utc)
@@ -137,20 +135,7 @@ def test_an_erasure_killed_halfway_is_finished_by_the_next_run(app: App, tmp_pat
     fresh_lists(app, tmp_path)
     alice = add_person(app, tmp_path, ALICE, 1)
     add_person(app, tmp_path, BOB, 2)
-    with subprocess.Popen(
-        [sys.executable, "-m", "livecall_ari.cli", "erase", "--yes", "--by", "dpo", ALICE],
-        env=cli_env(tmp_path, LIVECALL_ERASURE_PAUSE_AT=stage), stdin=subprocess.PIPE, stderr=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-    ) as proc:
-        assert proc.stderr is not None
-        seen = b""
-        deadline = time.monotonic() + 60
-        while b"paused at " + stage.encode() not in seen:
-            line = proc.stderr.readline()
-            assert line and time.monotonic() < deadline, f"erasure ended without pausing: {seen!r}"
-            seen += line
-        proc.kill()
-        proc.wait()
+    kill_when_paused(["erase", "--yes", "--by", "dpo", ALICE], cli_env(tmp_path, LIVECALL_ERASURE_PAUSE_AT=stage), stage)
     job = ErasureJob.get()
     assert job.state == "running"
     # Killed after the suppression committed: the number is blocked already.

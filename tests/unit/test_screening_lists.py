@@ -18,6 +18,7 @@ from livecall_ari.gate.core import CallAttempt
 from livecall_ari.screening.lists import ImportRefused, ListFiles
 from livecall_ari.screening.parsers import format_record
 from livecall_ari.screening.services import build_decider, list_files
+from tests.conftest import kill_when_paused
 
 UTC = dt.timezone.utc
 NOW = dt.datetime(2025, 3, 3, 10, 0, tzinfo=UTC)  # a Monday, 10:00 GMT
@@ -134,20 +135,7 @@ def test_an_import_killed_halfway_leaves_the_old_list_in_force(app: App, tmp_pat
     decider = build_decider(app)
     assert decider.decide(CallAttempt("c", "a", "02079460001", "marketing", NOW, "+442079460000")).reasons == ("tps",)
     new = write_list(tmp_path / "new.txt", [f"0207{i:07d}" for i in range(1_000_000, 1_200_000)])
-    with subprocess.Popen(
-        [sys.executable, "-m", "livecall_ari.cli", "lists", "import", "tps", str(new)],
-        env=cli_env(tmp_path, LIVECALL_IMPORT_PAUSE_AT=stage), stdin=subprocess.PIPE, stderr=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-    ) as proc:
-        assert proc.stderr is not None
-        seen = b""
-        deadline = time.monotonic() + 60
-        while b"paused at " + stage.encode() not in seen:
-            line = proc.stderr.readline()
-            assert line and time.monotonic() < deadline, f"import ended without pausing: {seen!r}"
-            seen += line
-        proc.kill()
-        proc.wait()
+    kill_when_paused(["lists", "import", "tps", str(new)], cli_env(tmp_path, LIVECALL_IMPORT_PAUSE_AT=stage), stage)
     assert keys_of(files) == {442079460001, 442079460002}
     assert decider.decide(CallAttempt("c", "a", "02079460001", "marketing", NOW, "+442079460000")).reasons == ("tps",)
     assert decider.decide(CallAttempt("c", "a", "02071000000", "marketing", NOW, "+442079460000")).allowed
