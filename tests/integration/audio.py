@@ -19,6 +19,15 @@ def read_wav(path: Path) -> Samples:
         return np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.float64)
 
 
+def samples_when_complete(path: Path) -> int:
+    """How many samples a WAV file holds, or 0 while its header is not yet whole."""
+    try:
+        with wave.open(str(path)) as w:
+            return w.getnframes()
+    except (wave.Error, EOFError, OSError):
+        return 0
+
+
 def read_ulaw(path: Path) -> Samples:
     """Decode raw G.711 mu-law (the prompts' .ulaw files) to linear samples."""
     u = ~np.frombuffer(path.read_bytes(), dtype=np.uint8)

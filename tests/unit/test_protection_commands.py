@@ -34,7 +34,8 @@ def test_sealed_files_round_trip_in_chunks(tmp_path: Path, size: int) -> None:
     path.write_bytes(data)
     encrypt_file(path, keys, chunk=4096)
     sealed = path.read_bytes()
-    assert data not in sealed or size == 0
+    # A short plaintext can occur in random ciphertext by chance; from 16 bytes it cannot.
+    assert data not in sealed or size < 16
     assert b"".join(plaintext_chunks(path, keys)) == data
 
 
