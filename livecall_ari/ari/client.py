@@ -180,10 +180,6 @@ class AriClient:
     async def set_variable(self, channel_id: str, name: str, value: str) -> None:
         await self.call("set_variable", {"channelId": channel_id}, {"variable": name, "value": value})
 
-    async def hangup(self, channel_id: str, reason_code: int | None = None) -> None:
-        params = {"reason_code": reason_code} if reason_code is not None else None
-        await self.call("hangup", {"channelId": channel_id}, params)
-
     # -- events -----------------------------------------------------------------------------
 
     def events_url(self) -> str:

@@ -32,8 +32,6 @@ MASTER_FIELDS = (
 NEWCDR_FIELDS = MASTER_FIELDS + ("peeraccount", "linkedid", "sequence")
 LIVECALL_FIELDS = NEWCDR_FIELDS + ("call_id", "purpose", "decision")
 
-LAYOUTS = {len(MASTER_FIELDS): "master", len(NEWCDR_FIELDS): "newcdrcolumns", len(LIVECALL_FIELDS): "livecall"}
-
 
 class CdrRecord(NamedTuple):
     """One CDR as Asterisk wrote it, with its times as UTC epoch seconds (``answer`` None when
@@ -92,10 +90,6 @@ class LocalTimes:
         self._hours: dict[str, tuple[int, int] | None] = {}
         self._minutes: dict[str, tuple[int, int]] = {}
         self._steady: dict[str, int] = {}  # hours with a single reading: epoch of HH:00:00
-
-    @classmethod
-    def named(cls, name: str) -> "LocalTimes":
-        return cls(ZoneInfo(name))
 
     @property
     def hour_starts(self) -> dict[str, int]:

@@ -111,10 +111,6 @@ def round_half_up(amount: Fraction) -> int:
     return int((2 * amount.numerator + amount.denominator) // (2 * amount.denominator))
 
 
-def round_up(seconds: int, increment: int) -> int:
-    return -(-seconds // increment) * increment
-
-
 def month_starts(first_day: dt.date, last_day: dt.date) -> list[dt.date]:
     """The 1st of each month that falls within [first_day, last_day]."""
     out = []

@@ -90,9 +90,6 @@ class Dated(Generic[T]):
             raise TariffError(f"no {self.what} in effect on {day} (the first period starts {self.starts[0]})")
         return self.values[i]
 
-    def period_start(self, day: dt.date) -> dt.date:
-        return self.starts[max(bisect.bisect_right(self.starts, day) - 1, 0)]
-
 
 @dataclass(frozen=True)
 class Tariff:
