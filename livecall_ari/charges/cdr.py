@@ -22,7 +22,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from typing import NamedTuple, Sequence
-from zoneinfo import ZoneInfo
 
 MASTER_FIELDS = (
     "accountcode", "src", "dst", "dcontext", "clid", "channel", "dstchannel", "lastapp",
