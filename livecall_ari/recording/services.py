@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -46,6 +46,8 @@ class RecordingService:
     keep_until: Callable[[str, str, str, dt.datetime], dt.date | None]
     seal: Callable[[Path], None] | None = None
     clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(UTC)
+    # Files last written before this (epoch seconds) were examined by an earlier reconcile.
+    _examined_before: float = field(default=0.0, init=False)
 
     # -- events from the dialplan ---------------------------------------------------------
 
@@ -141,6 +143,30 @@ class RecordingService:
             results.append((row, "ok" if core.audio_facts(path.read_bytes()).sha256 == row.sha256 else "changed"))
         return results
 
+    def _unsettled_files(self, root: Path, closed_before: float) -> list[Path]:
+        """Mixed recordings last written between the previous scan and ``closed_before`` that
+        no row names. Day folders older than the previous scan are not walked again, so the
+        cost of a scan follows what is new, not the size of the archive."""
+        since = dt.datetime.fromtimestamp(self._examined_before, UTC).date() - dt.timedelta(days=1)
+        candidates: dict[str, Path] = {}
+        for day in sorted(root.glob("[0-9]*/[0-9]*/[0-9]*")):
+            try:
+                if dt.date(*(int(part) for part in day.relative_to(root).parts)) < since:
+                    continue
+            except (TypeError, ValueError):
+                continue
+            for path in day.glob("*.wav"):
+                if path.stem.endswith(("-in", "-out")):
+                    continue
+                mtime = path.stat().st_mtime
+                if self._examined_before <= mtime < closed_before:
+                    candidates[f"{self.recordings_dir.rstrip('/')}/{path.relative_to(root)}"] = path
+        names = list(candidates)
+        for start in range(0, len(names), 500):
+            for row in Recording.select(Recording.file).where(Recording.file.in_(names[start:start + 500])):
+                candidates.pop(str(row.file), None)
+        return [candidates[name] for name in sorted(candidates)]
+
     def reconcile(self, older_than: dt.timedelta = dt.timedelta(minutes=5)) -> dict[str, int]:
         """Finish rows whose end was never reported; register files nobody reported; record
         spooled objections. Safe to run at any time, any number of times."""
@@ -151,14 +177,10 @@ class RecordingService:
             counts["finished"] += 1
         root = self.host_path(self.recordings_dir)
         if root.is_dir():
-            known = {r.file for r in Recording.select(Recording.file).where(Recording.file.is_null(False))}
-            for path in sorted(root.glob("*/*/*/*.wav")):
-                if path.stem.endswith(("-in", "-out")):
-                    continue
-                asterisk_path = f"{self.recordings_dir.rstrip('/')}/{path.relative_to(root)}"
-                if asterisk_path in known or time.time() - path.stat().st_mtime < older_than.total_seconds():
-                    continue
+            now = time.time()
+            for path in self._unsettled_files(root, now - older_than.total_seconds()):
                 # Untouched for longer than `older_than`: MixMonitor has long closed it.
+                asterisk_path = f"{self.recordings_dir.rstrip('/')}/{path.relative_to(root)}"
                 call_id = path.stem
                 # The file is named after the gate's call id: its decision says who and what.
                 decision = GateDecision.get_or_none(GateDecision.call_id == call_id)
@@ -170,6 +192,8 @@ class RecordingService:
                     Recording.call_id == call_id).execute()
                 self.finish(call_id, settle_seconds=0)
                 counts["registered"] += 1
+            # Everything last written before this has now been looked at once.
+            self._examined_before = now - older_than.total_seconds()
             spool = root / PENDING_OBJECTIONS
             if spool.exists():
                 taken = spool.with_suffix(".taking")
