@@ -30,7 +30,8 @@ from livecall_ari.protection.core import BASIS_TITLES, dsar_deadline
 from livecall_ari.protection.crypto import KeyRing, plaintext_chunks
 from livecall_ari.protection.models import DsarRequest
 from livecall_ari.protection.registry import (
-    linked_files, linked_tables, match, number_forms, personal_tables, q, select_rows, subject_calls,
+    linked_files, linked_tables, match, number_forms, personal_tables, q, recording_linked_tables, select_rows,
+    subject_calls,
 )
 
 UTC = dt.timezone.utc
@@ -41,6 +42,7 @@ class SubjectData:
     e164: str
     tables: dict[str, tuple[str, list[dict[str, Any]]]] = field(default_factory=dict)
     linked: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    linked_by: dict[str, str] = field(default_factory=dict)  # table -> column, when not call_id
     call_ids: list[str] = field(default_factory=list)
     access_log: list[dict[str, Any]] = field(default_factory=list)
     linked_audio: list[str] = field(default_factory=list)  # e.g. monitoring recordings of the calls
@@ -67,6 +69,14 @@ def gather(db: peewee.Database, e164: str, call_basis: Callable[[str, str], tupl
             linked = select_rows(db, name, f"{q('call_id')} IN ({marks})", data.call_ids)
             if linked:
                 data.linked[name] = linked
+    recording_ids = [r["id"] for r in data.recordings]
+    if recording_ids:
+        marks = ", ".join([db.param] * len(recording_ids))
+        for name in recording_linked_tables(db):
+            linked = select_rows(db, name, f"{q('recording')} IN ({marks})", recording_ids)
+            if linked:
+                data.linked[name] = linked
+                data.linked_by[name] = "recording"
     subjects = [audit.subject_for_number(f) for f in number_forms(e164)]
     subjects += [audit.subject_for_recording(r["id"]) for r in data.recordings]
     subjects += [audit.subject_for_call(c) for c in data.call_ids]
@@ -110,7 +120,7 @@ def export(
         for table, (title, rows) in data.tables.items():
             put(f"data/{table}.json", _json({"table": table, "title": title, "rows": rows}), len(rows))
         for table, rows in data.linked.items():
-            put(f"data/linked/{table}.json", _json({"table": table, "linked_by": "call_id", "rows": rows}), len(rows))
+            put(f"data/linked/{table}.json", _json({"table": table, "linked_by": data.linked_by.get(table, "call_id"), "rows": rows}), len(rows))
         put("access-log.json", _json(data.access_log), len(data.access_log))
         missing = []
         audio = [(f"recordings/{rec['id']}-", rec) for rec in data.recordings]

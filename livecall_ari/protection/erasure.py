@@ -5,7 +5,8 @@ runs the steps not yet done, so a run killed anywhere is finished by the next:
 
 1. ``suppress``: the keyed hash goes into the suppression table, with a screening revision bump,
    so from this moment on marketing and claims calls to the number are blocked as ``objection``;
-2. ``recordings``: audio files (and their per-leg siblings) unlinked, then the rows deleted; a
+2. ``recordings``: audio files (and their per-leg siblings) unlinked, then the rows deleted, with
+   what is kept about them (coaching comments, scorecards: registry.recording_linked_tables); a
    file already gone (a previous run died after unlinking) is counted as such;
 3. ``exports``: subject access export files made for the number are deleted;
 4. ``rows``: each registry table's rows deleted, or pseudonymised (``erased:<hmac prefix>``)
@@ -35,7 +36,8 @@ from livecall_ari.recording.files import recording_files
 from livecall_ari.protection.core import canonical, key_fingerprint, keyed_hash, pseudonym
 from livecall_ari.protection.models import DsarRequest, ErasureJob, LegalHoldRecord, Suppression
 from livecall_ari.protection.registry import (
-    OWN_TABLES, columns, execute, is_text, linked_files, match, number_forms, personal_tables, pk, q, row_id, subject_calls,
+    OWN_TABLES, columns, execute, is_text, linked_files, match, number_forms, personal_tables, pk, q, recording_linked_tables,
+    row_id, subject_calls,
 )
 from livecall_ari.screening.store import ScreeningStore
 
@@ -157,6 +159,12 @@ class Erasure:
             self.stage("recordings:files-deleted")
             ids = [row_id(r) for r in rows]
             if ids:
+                # What is kept about these recordings (coaching comments, scorecards) goes with them.
+                marks = ", ".join([self.db.param] * len(ids))
+                for table in recording_linked_tables(self.db):
+                    cursor = execute(self.db, f"DELETE FROM {q(table)} WHERE {q('recording')} IN ({marks})", ids)
+                    if cursor.rowcount:
+                        counts[f"{table}_deleted"] = cursor.rowcount
                 RecordingPause.delete().where(RecordingPause.recording.in_(ids)).execute()
                 Recording.delete().where(pk(Recording).in_(ids)).execute()
             self._mark(job, "recordings", counts)

@@ -89,6 +89,17 @@ def linked_tables(db: peewee.Database) -> list[str]:
     return [t for t in sorted(set(db.get_tables()) - personal) if any(c.name == "call_id" for c in columns(db, t))]
 
 
+def recording_linked_tables(db: peewee.Database) -> list[str]:
+    """Tables that point at recordings by id (an integer ``recording`` column) and are found
+    neither by number nor by call: coaching comments and scorecards, say. What they hold is
+    about the recording's call, so it goes with the recording."""
+    found = {t.table for t in personal_tables(db)} | OWN_TABLES | set(linked_tables(db))
+    return [
+        t for t in sorted(set(db.get_tables()) - found)
+        if any(c.name == "recording" and not is_text(c) for c in columns(db, t))
+    ]  # fmt: skip
+
+
 def match(table: PersonalTable, e164: str, param: str) -> tuple[str, list[Any]]:
     """SQL condition and parameters selecting ``table``'s rows about the number."""
     if table.stores == "key":

@@ -15,6 +15,7 @@ from livecall_ari import config
 from livecall_ari.app import App
 from livecall_ari.charges.models import CdrRow
 from livecall_ari.gate.models import GateDecision
+from livecall_ari.portal.models import CoachingComment, Scorecard
 from livecall_ari.protection import audit
 from livecall_ari.protection.registry import number_forms, row_id
 from livecall_ari.recording.models import NoticeEvent, Recording, RecordingPause
@@ -86,6 +87,10 @@ def add_person(app: App, tmp_path: Path, e164: str, n: int, *, started: dt.datet
                   cdr_line=f'"","2001","9{national}","livecall-agents","","PJSIP/2001","PJSIP/trunk","Dial","{e164}",60,55',
                   source="/var/log/asterisk/cdr-csv/Master.csv", line_no=n)
     audit.append("supervisor-sue", "recording.play", audit.subject_for_recording(row_id(rec)), {"call_id": call_id}, at=started)
+    CoachingComment.create(recording=row_id(rec), agent="2001", author="supervisor-sue", offset_ms=1500,
+                           text=f"caller on {national} asked for a callback", created_at=started.replace(tzinfo=None))
+    Scorecard.create(recording=row_id(rec), agent="2001", author="supervisor-sue", scores='{"greeting": 4}',
+                     note="good notice", created_at=started.replace(tzinfo=None))
     return Person(e164, call_id, row_id(rec), audio, payload)
 
 

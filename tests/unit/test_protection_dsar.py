@@ -77,6 +77,10 @@ def test_an_export_holds_every_kind_of_record_and_nothing_about_anyone_else(app:
     assert counts["linked/supervision_sessions_test"] == 1
     sessions = json.loads(contents["data/linked/supervision_sessions_test.json"])["rows"]
     assert [s["supervisor"] for s in sessions] == ["sue"]
+    # What supervisors wrote about her recording (and only hers) comes with it.
+    for table in ("portal_coaching_comments", "portal_scorecards"):
+        linked = json.loads(contents[f"data/linked/{table}.json"])
+        assert linked["linked_by"] == "recording" and [r["recording"] for r in linked["rows"]] == [alice.recording_id]
     calls = json.loads(contents["data/gate_decisions.json"])["rows"]
     assert calls[0]["lawful_basis"] == "consent" and "consent given on the call" in calls[0]["lawful_basis_source"]
     # The audio, decrypted, exactly as recorded; the manifest's hash is of the plaintext.

@@ -14,6 +14,7 @@ from livecall_ari.app import App
 from livecall_ari.charges.models import CdrRow
 from livecall_ari.gate.core import CallAttempt
 from livecall_ari.gate.models import GateDecision
+from livecall_ari.portal.models import CoachingComment, Scorecard
 from livecall_ari.protection import audit
 from livecall_ari.protection.crypto import erasure_key
 from livecall_ari.protection.erasure import Erasure, ErasureRefused
@@ -74,6 +75,10 @@ def test_after_erasure_nothing_holds_the_number_and_it_stays_blocked(app: App, t
     assert kept.number in kept.cdr_line
     assert GateDecision.get(GateDecision.call_id == alice.call_id).number == kept.number
     assert Recording.select().where(Recording.call_id == alice.call_id).count() == 0
+    # Coaching comments and scorecards about her recording went with it; Bob's stay.
+    for model in (CoachingComment, Scorecard):
+        assert [row.recording for row in model.select()] == [bob.recording_id]
+    assert result.certificate["erased"]["recordings"].get("portal_coaching_comments_deleted") == 1
     # Still blocked, by the old decider and a new one, as an objection; Bob's objection is his own.
     for d in (decider, build_decider(app)):
         decision = d.decide(marketing_call("020 7946 0018"))
@@ -85,7 +90,8 @@ def test_after_erasure_nothing_holds_the_number_and_it_stays_blocked(app: App, t
     text = result.certificate_file.read_text()
     assert not any(form in text for form in number_forms(ALICE))
     assert certificate["erased"]["recordings"] == {"recordings": 1, "files_deleted": 2, "bytes_deleted": 2 * len(alice.audio_bytes) + 4,
-                                                   "files_already_gone": 0}
+                                                   "files_already_gone": 0, "portal_coaching_comments_deleted": 1,
+                                                   "portal_scorecards_deleted": 1}
     assert certificate["erased"]["rows"]["screening_objections_deleted"] == 1
     assert certificate["erased"]["rows"]["cdr_records_pseudonymised"] == 1
     assert certificate["erased"]["audit"]["audit_entries_redacted"] >= 2

@@ -17,6 +17,7 @@ from livecall_ari.protection.models import RetentionRun
 from livecall_ari.protection.retention import add_hold, run_retention
 from livecall_ari.protection.services import retention_loop
 from livecall_ari.recording.models import NoticeEvent, Recording
+from livecall_ari.portal.models import CoachingComment, Scorecard
 from tests.unit.protection_data import NOW, Person, add_person, livecall, make_app
 
 DAY = dt.timedelta(days=1)
@@ -71,6 +72,10 @@ def test_retention_deletes_exactly_what_is_due_and_nothing_held(app: App, tmp_pa
     assert state(ancient) == "gone" and not ancient.audio.exists()
     assert not GateDecision.select().where(GateDecision.call_id == ancient.call_id).exists()
     assert not NoticeEvent.select().where(NoticeEvent.call_id == ancient.call_id).exists()
+    # Coaching comments and scorecards go with the call's recording row, not with its audio.
+    for model in (CoachingComment, Scorecard):
+        kept = {row.recording for row in model.select()}
+        assert ancient.recording_id not in kept and p["training_old"].recording_id in kept and len(kept) == 5
     held = p["ancient_held"]
     assert held.audio.exists() and GateDecision.select().where(GateDecision.call_id == held.call_id).exists()
     # Every deletion is in the audit trail, and the trail still verifies.
