@@ -101,18 +101,22 @@ def child_end_to_end(path: Path, data_dir: Path) -> dict[str, float]:
 
     app = App(Settings(data_dir=str(data_dir)))
     app.database()  # open and migrate before the clock starts
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), os.times()
     result = services.import_cdrs(app, path)
-    t1 = time.perf_counter()
+    t1, c1 = time.perf_counter(), os.times()
     first, last = START.date(), (START + dt.timedelta(days=200)).date()
     net = calls = 0
     tariff = services.tariff(app)
     for s in services.all_statements(app, first, last, "daily", keep_lines=False, rate_with=tariff).values():
         net += s.net_pence
         calls += s.calls
-    t2 = time.perf_counter()
+    t2, c2 = time.perf_counter(), os.times()
     app.close()
     return {
+        "import_cpu": c1.user + c1.system - c0.user - c0.system,
+        "parsers_cpu": c1.children_user + c1.children_system - c0.children_user - c0.children_system,
+        "parsers_maxrss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+        "rate_cpu": c2.user + c2.system - c1.user - c1.system,
         "import_seconds": t1 - t0,
         "rate_seconds": t2 - t1,
         "seconds": t2 - t0,
@@ -168,16 +172,19 @@ def main() -> None:
         for db in ("db-big", "db-small"):
             for leftover in (base / db).glob("*"):
                 leftover.unlink()
+        load_before = os.getloadavg()[0]
         baseline = _run_child("csv", str(big))
         e2e = _run_child("e2e", str(big), str(base / "db-big"))
         e2e_small = _run_child("e2e", str(small), str(base / "db-small"))
 
     print(f"machine: {os.cpu_count()} cores, {_cpu_model()}, Python {platform.python_version()}, "
-          f"load average {os.getloadavg()[0]:.2f}")  # fmt: skip
+          f"load average {load_before:.2f} before the runs, {os.getloadavg()[0]:.2f} after")  # fmt: skip
     print(f"csv.reader only:       {baseline['seconds']:7.2f} s  ({baseline['rows']:,} rows, peak RSS {baseline['maxrss_mb']:.0f} MiB)")
     print(f"import:                {e2e['import_seconds']:7.2f} s  ({e2e['inserted']:,} records, {e2e['bad']} bad)")
     print(f"rate all statements:   {e2e['rate_seconds']:7.2f} s  ({e2e['billed_calls']:,} billed calls, net {e2e['net_pence']:,}p)")
     print(f"end to end:            {e2e['seconds']:7.2f} s  (peak RSS {e2e['maxrss_mb']:.0f} MiB)")
+    print(f"CPU seconds:           import {e2e['import_cpu']:.2f} in this process + {e2e['parsers_cpu']:.2f} in the parser processes "
+          f"(peak RSS {e2e['parsers_maxrss_mb']:.0f} MiB each at most), rating {e2e['rate_cpu']:.2f}")  # fmt: skip
     print(f"ratio end-to-end / csv: {e2e['seconds'] / baseline['seconds']:6.2f}x")
     print(f"N/5 end to end:        {e2e_small['seconds']:7.2f} s  (peak RSS {e2e_small['maxrss_mb']:.0f} MiB; "
           f"peak RSS ratio N vs N/5: {e2e['maxrss_mb'] / e2e_small['maxrss_mb']:.2f})")  # fmt: skip

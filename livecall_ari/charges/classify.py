@@ -19,13 +19,16 @@ number plan, so a real answered call is never left unclassified.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import operator
+import re
 from enum import StrEnum
 from typing import NamedTuple, Sequence, cast
 
 import phonenumbers
 from phonenumbers import PhoneNumberType
+from phonenumbers.phonemetadata import PhoneMetadata
 
 
 class NumberClass(StrEnum):
@@ -121,6 +124,40 @@ def classify_e164(e164: str) -> tuple[NumberClass, str]:
     if region == phonenumbers.UNKNOWN_REGION:
         region = ""
     return NumberClass.INTERNATIONAL, region
+
+
+def classify_digits(digits: str) -> tuple[NumberClass, str]:
+    """:func:`classify_e164` of ``"+" + digits``, quicker for a country code shared by several
+    regions (+1, +61, +7...), whose numbers each need their region looked up.
+
+    Of all phonenumbers does, only the region look-up depends on more than the leading digits;
+    its parse can change nothing of such a number unless the national number has a leading
+    zero, a length it refuses, or starts with what the country strips as a national prefix
+    (+1 1..., +61 0... or 1831...). Those go the whole way; the rest skip the parse.
+    """
+    cc = _country_code(digits) if digits[:1] != "0" else ""
+    if cc and cc != UK_COUNTRY_CODE:
+        code = int(cc)
+        regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE[code]
+        national = digits[len(cc):]
+        if len(regions) > 1 and 2 <= len(national) <= 17 and national[0] != "0" and not _strips_prefix(code, national):
+            number = phonenumbers.PhoneNumber(country_code=code, national_number=int(national))
+            region = phonenumbers.region_code_for_number(number) or regions[0]
+            return NumberClass.INTERNATIONAL, "" if region == phonenumbers.UNKNOWN_REGION else region
+    return classify_e164("+" + digits)
+
+
+@functools.cache
+def _national_prefix(code: int) -> re.Pattern[str] | None:
+    # The metadata phonenumbers' parse strips a national prefix by: the country's main region's.
+    metadata = PhoneMetadata.metadata_for_region_or_calling_code(code, phonenumbers.region_code_for_country_code(code))
+    prefix = metadata.national_prefix_for_parsing if metadata is not None else None
+    return re.compile(prefix) if prefix else None
+
+
+def _strips_prefix(code: int, national: str) -> bool:
+    prefix = _national_prefix(code)
+    return prefix is not None and prefix.match(national) is not None
 
 
 def _country_code(digits: str) -> str:
@@ -234,7 +271,7 @@ class NumberClassifier:
         e164 = "+" + digits
         hit = self._cache.get(_cache_key(digits))
         if hit is None:
-            hit = classify_e164(e164)
+            hit = classify_digits(digits)
             if len(self._cache) > 500_000:
                 self._cache.clear()
             self._cache[_cache_key(digits)] = hit

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import random
+
 import phonenumbers
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from livecall_ari.charges.classify import NumberClass, NumberClassifier, classify_e164, uk_class_by_prefix
+from livecall_ari.charges.classify import NumberClass, NumberClassifier, classify_digits, classify_e164, uk_class_by_prefix
 
 C = NumberClass
 
@@ -110,6 +112,30 @@ def test_the_cache_agrees_for_international_numbers(numbers: list[str]) -> None:
     for number in numbers:
         got = classifier.classify(number)
         assert (got.number_class, got.country) == classify_e164(number), number
+
+
+SHARED_CODES = sorted(str(c) for c, regions in phonenumbers.COUNTRY_CODE_TO_REGION_CODE.items() if len(regions) > 1 and c != 44)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.sampled_from(SHARED_CODES), st.text("0123456789", min_size=0, max_size=19))
+def test_the_quick_region_look_up_agrees_with_phonenumbers(code: str, national: str) -> None:
+    """+1, +61, +7...: numbers of every length, with and without a national prefix or a
+    leading zero, get the class and region phonenumbers gives them."""
+    assert classify_digits(code + national) == classify_e164("+" + code + national), code + national
+
+
+def test_the_quick_region_look_up_agrees_on_real_looking_numbers() -> None:
+    rng = random.Random(7)
+    for code in SHARED_CODES:
+        for length in range(6, 13):
+            for _ in range(150):
+                national = str(rng.randrange(1, 10)) + "".join(rng.choice("0123456789") for _ in range(length - 1))
+                assert classify_digits(code + national) == classify_e164("+" + code + national), code + national
+    # Caribbean and Canadian area codes, a US number, Christmas Island, Kazakhstan.
+    for number, region in (("12684601234", "AG"), ("14165550123", "CA"), ("12125550123", "US"),
+                           ("61891641234", "CX"), ("77172345678", "KZ")):  # fmt: skip
+        assert classify_digits(number) == classify_e164("+" + number) == (NumberClass.INTERNATIONAL, region), number
 
 
 @settings(max_examples=300, deadline=None)
