@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import secrets
+import socket
 import tomllib
 import typing
 from dataclasses import dataclass, field
@@ -99,6 +100,10 @@ class AsteriskSettings:
     # Where Asterisk's filesystem is seen from this host: "" when LiveCall runs beside it,
     # "sandbox" for the sandbox's chroot, or a folder. Recordings' paths are mapped through it.
     root: str = ""
+    # This PBX's name, unique among the PBXs whose services share one database: it keys each
+    # CDR file's import checkpoint, and belongs in Asterisk's asterisk.conf as `systemname` (so
+    # uniqueids, part of each CDR's identity, differ between PBXs). Empty: this host's name.
+    system_name: str = ""
 
 
 @dataclass
@@ -263,6 +268,10 @@ class Settings:
 
     def sandbox_path(self) -> Path:
         return Path(self.sandbox.dir) if self.sandbox.dir else default_sandbox_dir()
+
+    def system_name(self) -> str:
+        """This PBX's name among the PBXs sharing the database ([asterisk] system_name)."""
+        return self.asterisk.system_name or socket.gethostname()
 
     def asterisk_root(self) -> Path:
         if self.asterisk.root == "sandbox":

@@ -2,8 +2,10 @@
 
 A record's identity (account, start second and :meth:`CdrRecord.key`, a 64-bit hash of its
 uniqueid, channels, number and times) is unique: a record read twice (the same file imported
-again, a rotated copy, a re-run after a crash) is ignored by the database itself. ``cdr_files`` remembers, per file, the byte offset and line number up to which records
-are committed; it is written in the same transaction as the records, so the two never disagree.
+again, a rotated copy, a re-run after a crash) is ignored by the database itself. Records of
+several PBXs sharing the database differ by their uniqueid, which Asterisk prefixes with its
+``systemname`` (set it to each PBX's [asterisk] system_name; the sandbox does). ``cdr_files``
+remembers, per PBX and file, the byte offset and line number up to which records are committed; it is written in the same transaction as the records, so the two never disagree.
 Times are UTC epoch seconds; the number is stored classified (E.164, class, country).
 """
 
@@ -41,7 +43,8 @@ class CdrRow(peewee.Model):
 
 
 class CdrFile(peewee.Model):
-    path = peewee.TextField(primary_key=True)  # resolved path
+    # "system_name:/resolved/path" (store.Checkpoint.key); a bare path was saved before PBXs had names.
+    path = peewee.TextField(primary_key=True)
     head_hash = peewee.CharField()  # hash of the first line: tells a new file from the old one
     offset = peewee.BigIntegerField()  # bytes committed
     line_no = peewee.BigIntegerField()  # lines committed

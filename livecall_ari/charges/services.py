@@ -62,7 +62,8 @@ def import_cdrs(
     ingest = cdr_ingest(app)
     if batch_size:
         ingest.batch_size = batch_size
-    return import_file(app.database(), path, ingest, restart=restart, on_bad=on_bad, before_commit=before_commit)
+    return import_file(app.database(), path, ingest, restart=restart, on_bad=on_bad, before_commit=before_commit,
+                       pbx=app.settings.system_name())
 
 
 _CALL_COLUMNS = "start_utc, number, number_class, country, billsec, uniqueid"
@@ -175,7 +176,7 @@ async def follow_cdrs(app: App, path: Path, stop: asyncio.Event, poll_interval: 
     def report(bad: BadLine) -> None:
         log.warning("bad CDR line skipped: %s", bad)
 
-    follower = CdrFollower(db, path, cdr_ingest(app), on_bad=report)
+    follower = CdrFollower(db, path, cdr_ingest(app), on_bad=report, pbx=app.settings.system_name())
 
     def poll() -> int:
         return sum(r.inserted for r in follower.poll())

@@ -11,6 +11,12 @@ the file's checkpoint (byte offset and line number read so far). So:
 * a rotated or truncated file: a new first line means a new file, read from its start; the
   rotated copy, if imported too, adds nothing already there.
 
+A checkpoint belongs to a file of one PBX: several PBXs' services share one database, and
+each PBX writes its CDRs to the same path (/var/log/asterisk/cdr-csv/Master.csv), so the
+checkpoint's key is the PBX's name ([asterisk] system_name) and the resolved path. A checkpoint
+saved before PBXs had names (keyed by the path alone) is taken over by the first PBX whose file
+it matches (same first line), and then renamed.
+
 Only whole lines are read: a last line without its newline is still being written (or was cut
 short) and is left for the next read, and said so. Each bad line is reported with file and line
 number and skipped; it never stops the import.
@@ -140,20 +146,36 @@ def _insert(db: peewee.Database, flat: list[object]) -> int:
 
 @dataclass
 class Checkpoint:
+    """How far one PBX's CDR file (``path``, resolved) is committed; ``pbx`` is the PBX's name
+    ("" only for checkpoints saved before PBXs had names)."""
+
     path: str
     head: str = ""
     offset: int = 0
     line_no: int = 0
     records: int = 0
     bad_lines: int = 0
+    pbx: str = ""
+    # Loaded from a checkpoint saved under the path alone: the first save renames it.
+    unnamed: bool = False
+
+    @property
+    def key(self) -> str:
+        """The row's key in ``cdr_files``: "pbx:/path" (a bare path is an unnamed PBX's)."""
+        return f"{self.pbx}:{self.path}" if self.pbx else self.path
 
     @classmethod
-    def load(cls, db: peewee.Database, path: str) -> "Checkpoint | None":
+    def load(cls, db: peewee.Database, path: str, pbx: str = "") -> "Checkpoint | None":
+        """The checkpoint of ``pbx``'s file at ``path``; failing that, one saved under the
+        path alone (before PBXs had names), which the caller keeps only if the file matches."""
         with db.bind_ctx([CdrFile]):
-            row = CdrFile.get_or_none(CdrFile.path == path)
+            row = CdrFile.get_or_none(CdrFile.path == cls(path, pbx=pbx).key)
+            unnamed = row is None and bool(pbx)
+            if unnamed:
+                row = CdrFile.get_or_none(CdrFile.path == path)
         if row is None:
             return None
-        return cls(path, row.head_hash, int(row.offset), int(row.line_no), int(row.records), int(row.bad_lines))
+        return cls(path, row.head_hash, int(row.offset), int(row.line_no), int(row.records), int(row.bad_lines), pbx, unnamed)
 
     def save(self, db: peewee.Database) -> None:
         values = {
@@ -165,7 +187,10 @@ class Checkpoint:
             "updated_at": dt.datetime.now(dt.timezone.utc),
         }
         with db.bind_ctx([CdrFile]):
-            CdrFile.insert(path=self.path, **values).on_conflict(
+            if self.unnamed:  # taken over: from now on under this PBX's name
+                CdrFile.delete().where(CdrFile.path == self.path).execute()
+                self.unnamed = False
+            CdrFile.insert(path=self.key, **values).on_conflict(
                 conflict_target=[CdrFile.path], update={getattr(CdrFile, k): v for k, v in values.items()}
             ).execute()
 
@@ -248,18 +273,20 @@ def import_file(
     restart: bool = False,
     on_bad: Callable[[BadLine], None] | None = None,
     before_commit: Callable[[Checkpoint], None] | None = None,
+    pbx: str = "",
 ) -> IngestResult:
-    """Import a CDR file, resuming where the last import of this file stopped (unless
-    ``restart``); what was already imported, from this or any file, is not imported again."""
+    """Import a CDR file of the PBX named ``pbx``, resuming where the last import of this file
+    stopped (unless ``restart``); what was already imported, from this or any file, is not
+    imported again."""
     key = str(path.resolve())
     with open(path, "rb") as f:
         head = read_head(f)
-        saved = Checkpoint.load(db, key)
+        saved = Checkpoint.load(db, key, pbx)
         size = os.fstat(f.fileno()).st_size
         if saved is not None and not restart and saved.head == head and head and saved.offset <= size:
             checkpoint = saved
         else:
-            checkpoint = Checkpoint(key, head)
+            checkpoint = Checkpoint(key, head, pbx=pbx)
         return ingest_from(db, f, checkpoint, ingest, on_bad=on_bad, before_commit=before_commit)
 
 
@@ -277,11 +304,13 @@ class CdrFollower:
         path: Path,
         ingest: CdrIngest,
         on_bad: Callable[[BadLine], None] | None = None,
+        pbx: str = "",
     ) -> None:
         self.db = db
         self.path = path
         self.ingest = ingest
         self.on_bad = on_bad
+        self.pbx = pbx
         self._f: BinaryIO | None = None
         self._checkpoint: Checkpoint | None = None
 
@@ -292,12 +321,12 @@ class CdrFollower:
             return False
         key = str(self.path.resolve())
         head = read_head(f)
-        saved = Checkpoint.load(self.db, key)
+        saved = Checkpoint.load(self.db, key, self.pbx)
         size = os.fstat(f.fileno()).st_size
         if saved is not None and saved.head == head and head and saved.offset <= size:
             self._checkpoint = saved
         else:
-            self._checkpoint = Checkpoint(key, head)
+            self._checkpoint = Checkpoint(key, head, pbx=self.pbx)
         self._f = f
         return True
 
@@ -324,7 +353,7 @@ class CdrFollower:
             return results
         head = read_head(self._f)
         if mine.st_size < self._checkpoint.offset or (self._checkpoint.head and head != self._checkpoint.head):
-            self._checkpoint = Checkpoint(self._checkpoint.path, head)
+            self._checkpoint = Checkpoint(self._checkpoint.path, head, pbx=self.pbx)
             results.append(self._read())
         return results
 

@@ -153,6 +153,9 @@ class Sandbox:
         return {
             "sandbox": {
                 "name": f"livecall-sandbox-{instance.name}",
+                # The PBX's Asterisk systemname: uniqueids (and so CDR identities) differ
+                # between sandboxes whose services share one database.
+                "system_name": self.settings.system_name() if instance.name == "pbx" else f"livecall-sandbox-{instance.name}",
                 "etc_dir": instance.etc_dir,
                 "run_dir": instance.run_dir,
                 "spool_dir": instance.spool_dir,
@@ -228,6 +231,13 @@ class Sandbox:
         except OSError:
             return None
         if not cmdline or not cmdline[0].endswith(b"asterisk") or instance.conf.encode() not in cmdline:
+            return None
+        # Every sandbox's Asterisk has the same command line: it is ours only if it runs in our
+        # chroot (a chroot copied from a running sandbox holds that sandbox's pid files).
+        try:
+            if Path(f"/proc/{pid}/root").resolve() != self.root.resolve():
+                return None
+        except OSError:
             return None
         return pid
 

@@ -7,8 +7,13 @@ call the decider compares that mapped 8-byte value with the last one it saw (wel
 when it moved, it reads the revision from the database and fetches only the changed rows
 (``revision > last``) and any new list version. So the next call after a CLI write sees it.
 At least once a second it also asks SQLite for ``PRAGMA data_version`` (moves when another
-connection commits), so a writer that died between commit and publish is caught up too. On
-databases other than SQLite that periodic check reads the revision instead.
+connection commits), so a writer that died between commit and publish is caught up too.
+
+On any other database (PostgreSQL) the writer may be another host: a second PBX's service, its
+CLI or portal, whose revision file is on that host and never reaches this one. So there the
+decider reads the revision from the database on every call (one indexed single-row SELECT,
+well under a millisecond on a local server): an objection committed anywhere is in force for
+the very next call, on every PBX.
 """
 
 from __future__ import annotations
@@ -59,7 +64,8 @@ class _SqliteProbe:
 
 
 class _QueryProbe:
-    """Any other database: no cheap change signal, so the revision is read every call."""
+    """Any other database: no cheap change signal (and writers on other hosts publish to
+    their own revision file), so the revision is read every call."""
 
     def __init__(self, store: ScreeningStore) -> None:
         self._store = store
@@ -86,7 +92,8 @@ class LiveLists:
             if isinstance(db, peewee.SqliteDatabase) and db.database not in ("", ":memory:")
             else _QueryProbe(self._store)
         )
-        self._recheck_seconds = recheck_seconds
+        # Only SQLite's writers are all on this host and announce themselves in the file.
+        self._recheck_seconds = recheck_seconds if isinstance(self._probe, _SqliteProbe) else 0.0
         self._next_check = 0.0
         self._published = -1
         self._data_version: int | None = None

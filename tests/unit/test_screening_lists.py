@@ -193,3 +193,22 @@ def test_a_write_that_was_never_announced_is_still_caught_by_the_periodic_check(
     announced = LiveLists(app.database(), list_files(app), recheck_seconds=3600.0)
     list_files(app).store.remove_objection("default", 442079460020, NOW, "sam")
     assert announced.current().records.objection("default", 442079460020) is None
+
+
+def test_on_postgresql_a_write_from_another_host_is_seen_on_the_very_next_call(app: App, tmp_path: Path) -> None:
+    """A second PBX's service (or its CLI) announces its writes in the revision file on its own
+    host, which this host never sees: on PostgreSQL the decider reads the revision every call."""
+    import peewee
+
+    from livecall_ari.screening.services import LiveLists
+    from livecall_ari.screening.store import ScreeningStore
+
+    if isinstance(app.database(), peewee.SqliteDatabase):
+        pytest.skip("SQLite's writers share this host and announce in the revision file (test above)")
+    live = LiveLists(app.database(), list_files(app), recheck_seconds=3600.0)
+    elsewhere = ScreeningStore(app.database())  # no revision file of ours: another host's writer
+    assert live.current().records.objection("default", 442079460021) is None
+    elsewhere.add_objection("default", 442079460021, NOW, "pbx2", "pressed 2")
+    assert live.current().records.objection("default", 442079460021) is not None
+    elsewhere.remove_objection("default", 442079460021, NOW, "pbx2")
+    assert live.current().records.objection("default", 442079460021) is None
