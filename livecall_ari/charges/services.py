@@ -7,8 +7,11 @@ import asyncio
 import concurrent.futures
 import datetime as dt
 import logging
+import os
+import queue
+import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import peewee
@@ -152,13 +155,89 @@ def all_statements(
         sql = daily.groups_sql(CdrRow._meta.table_name, db.param, BILLING_ZONE, rate_by.daily, start, end)
     if sql is not None:
         # Priced per group of alike calls, counted by the database (see daily.py).
-        for account, day, number_class, country, increments, calls in db.execute_sql(sql, (start, end)):  # type: ignore[no-untyped-call]
+        for account, day, number_class, country, increments, calls in _groups(db, sql, start, end):
             raters[account].add_group(daily.day_of(day), number_class, country, increments, calls)
         return {account: rater.statement() for account, rater in raters.items()}
     for by_account in answered_calls_by_account(db, start, end, numbers=keep_lines):
         for account, calls in by_account.items():
             raters[account].add_all(calls)
     return {account: rater.statement() for account, rater in raters.items()}
+
+
+# Calls from which the grouping query is split over threads, one per core (SQLite and
+# PostgreSQL both work a query without holding Python's lock).
+_SPLIT_FROM_CALLS = 200_000
+_FETCH = 5000
+
+
+def _groups(db: peewee.Database, sql: str, start: int, end: int) -> Iterator[tuple[Any, ...]]:
+    """The grouping query's rows over [start, end): on a big window from parts of about equal
+    calls, each queried on its own thread and connection while this thread takes the rows.
+    A group may come once from each of two parts (a day that straddles them): pricing groups
+    adds up, so that is the same as once with both counts."""
+    parts = _parts(db, start, end)
+    if len(parts) == 1:
+        yield from db.execute_sql(sql, parts[0])  # type: ignore[no-untyped-call]
+        return
+    rows: queue.Queue[list[tuple[Any, ...]] | BaseException | None] = queue.Queue(maxsize=2 * len(parts))
+    stopping = threading.Event()
+
+    def run(window: tuple[int, int]) -> None:
+        try:
+            cursor = db.execute_sql(sql, window)  # type: ignore[no-untyped-call]
+            while not stopping.is_set() and (batch := cursor.fetchmany(_FETCH)):
+                rows.put(batch)
+            rows.put(None)
+        except BaseException as exc:  # handed to the reader, who raises it
+            rows.put(exc)
+        finally:
+            db.close()  # this worker thread's connection
+
+    threads = [threading.Thread(target=run, args=(w,), name="livecall-rating", daemon=True) for w in parts]
+    for thread in threads:
+        thread.start()
+    try:
+        running = len(threads)
+        while running:
+            batch = rows.get()
+            if batch is None:
+                running -= 1
+            elif isinstance(batch, BaseException):
+                raise batch
+            else:
+                yield from batch
+    finally:
+        stopping.set()
+        while any(t.is_alive() for t in threads):
+            try:
+                rows.get(timeout=0.1)  # let a worker blocked on a full queue see `stopping`
+            except queue.Empty:
+                pass
+
+
+def _parts(db: peewee.Database, start: int, end: int) -> list[tuple[int, int]]:
+    """[start, end) cut where the calls in it are split about evenly, one part per core."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if cores < 2:
+        return [(start, end)]
+    table = CdrRow._meta.table_name
+    p = db.param
+    row = db.execute_sql(  # type: ignore[no-untyped-call]
+        f"SELECT count(*), min(start_utc), max(start_utc) FROM {table} WHERE start_utc >= {p} AND start_utc < {p}", (start, end)
+    ).fetchone()
+    calls, first, last = row
+    if not calls or calls < _SPLIT_FROM_CALLS:
+        return [(start, end)]
+    parts = min(cores, 4)
+    offsets = [
+        db.execute_sql(  # type: ignore[no-untyped-call]
+            f"SELECT start_utc FROM {table} WHERE start_utc >= {p} AND start_utc < {p} ORDER BY start_utc LIMIT 1 OFFSET {p}",
+            (start, end, calls * i // parts),
+        ).fetchone()[0]
+        for i in range(1, parts)
+    ]  # fmt: skip
+    cuts = [start, *sorted(set(offsets)), end]
+    return [(a, b) for a, b in zip(cuts, cuts[1:]) if a < b]
 
 
 async def follow_cdrs(app: App, path: Path, stop: asyncio.Event, poll_interval: float = 1.0) -> None:
