@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import os
 import random
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -68,7 +69,13 @@ def app(tmp_path: Path) -> App:
     a.close()
 
 
-def test_grouped_daily_statements_are_the_per_call_ones_across_clock_changes(app: App, tmp_path: Path) -> None:
+@pytest.mark.parametrize("split", [False, True], ids=["one query", "parts on threads"])
+def test_grouped_daily_statements_are_the_per_call_ones_across_clock_changes(
+    app: App, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, split: bool
+) -> None:
+    if split:  # the grouping query in parts on threads, whatever the number of calls
+        monkeypatch.setattr(services, "_SPLIT_FROM_CALLS", 1)
+        monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1, 2}, raising=False)
     moments = [dt.datetime(2025, 3, 30, 1, 0, tzinfo=LONDON), dt.datetime(2025, 10, 26, 1, 30, tzinfo=LONDON)]
     path = tmp_path / "Master.csv"
     out = io.StringIO()
@@ -88,6 +95,9 @@ def test_grouped_daily_statements_are_the_per_call_ones_across_clock_changes(app
         start, end = statement_window("daily", first, last)
         assert daily.groups_sql("cdr_records", "?", BILLING_ZONE, TARIFF.daily, start, end) is not None
         assert sum(s.calls for s in grouped.values()) > 0 or first == dt.date(2025, 3, 31)
+        if split and (first, last) == ranges[-1]:
+            parts = services._parts(db, start, end)
+            assert len(parts) == 3 and parts[0][0] == start and parts[-1][1] == end, parts
         for account, statement in grouped.items():
             calls = list(services.account_calls(db, account, start, end))
             assert statement == rate(calls, TARIFF, "daily", first, last, account, keep_lines=False), (account, first)
