@@ -142,6 +142,13 @@ class RecordingSettings:
     resume_code: str = "*9"
     # Delegates dial this + an extension for a recorded role-play call (never screened).
     roleplay_prefix: str = "*8"
+    # `livecall serve` catches up on recordings nobody reported (serve was down when the call
+    # ended) every reconcile_every seconds, once a file has not been written for reconcile_after
+    # seconds (keep that well above the few seconds Asterisk buffers a recording's writes).
+    reconcile_every: int = 60
+    reconcile_after: int = 300
+    # Below this much free space on the recordings disk, serve logs an alarm and doctor warns.
+    min_free_mb: int = 1024
 
 
 @dataclass

@@ -107,10 +107,10 @@ async def run_checks(app: App) -> list[Check]:
             except AriError as exc:
                 why = "credentials refused (check [ari] user/password and ari_livecall.conf)" if exc.status == 401 else str(exc)
                 checks.append(Check("ARI", False, why))
-                return checks + [_database_check(app)]
+                return checks + [_database_check(app), recordings_disk_check(app)]
             except AriUnavailable as exc:
                 checks.append(Check("ARI", False, f"not reachable at {s.ari.url}: is http.conf enabled and Asterisk running? ({exc})"))
-                return checks + [_database_check(app)]
+                return checks + [_database_check(app), recordings_disk_check(app)]
             for module, why in REQUIRED_MODULES.items():
                 try:
                     data = await ari.call("asterisk_module", {"moduleName": module})
@@ -120,7 +120,21 @@ async def run_checks(app: App) -> list[Check]:
                     checks.append(Check(f"module {module}", False, f"not loaded: needed for {why}"))
     checks.extend(await _dialplan_checks(app))
     checks.append(_database_check(app))
+    checks.append(recordings_disk_check(app))
     return checks
+
+
+def recordings_disk_check(app: App) -> Check:
+    """Free space where Asterisk writes recordings: a warning when low, a failure when full."""
+    from livecall_ari.recording.core import DISK_FULL_BYTES
+    from livecall_ari.recording.files import disk_report, free_bytes, on_host
+
+    s = app.settings
+    root = on_host(s, s.recordings_dir())
+    free, min_free = free_bytes(root), s.recording.min_free_mb * 2**20
+    if free >= max(min_free, DISK_FULL_BYTES):
+        return Check("recordings disk", True, f"{free / 2**30:,.1f} GiB free in {root}")
+    return Check("recordings disk", False, disk_report(root, free, min_free), warning=free >= DISK_FULL_BYTES)
 
 
 def _database_check(app: App) -> Check:

@@ -75,14 +75,17 @@ class GateService:
         started = time.perf_counter_ns()
         try:
             decision = decide(attempt, self.decider, self.outside_line_prefix)
-        except Exception:
-            log.exception("decider failed for call %s; refusing it", attempt.call_id)
+        except Exception as exc:
+            # The first line says it all (a database that cannot be read lands here too).
+            log.error("decider failed for call %s to %s (%s); refusing it (fail closed)", attempt.call_id,
+                      attempt.dialled, exc, exc_info=True)
             decision = refusal("error", attempt.dialled)
         elapsed_us = (time.perf_counter_ns() - started) // 1000
         try:
             self.recorder.record(attempt, decision, entry, elapsed_us)
         except Exception as exc:
-            log.error("could not record the decision for call %s (%s); refusing it", attempt.call_id, exc)
+            log.error("could not record the decision for call %s to %s (%s); refusing it (fail closed)",
+                      attempt.call_id, attempt.dialled, exc)
             if "emergency" not in decision.reasons:
                 decision = refusal("error", decision.number)
         log.info(

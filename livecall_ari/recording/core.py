@@ -83,3 +83,26 @@ def wav_duration_ms(data: bytes) -> int:
 
 def audio_facts(data: bytes) -> AudioFacts:
     return AudioFacts(len(data), wav_duration_ms(data), hashlib.sha256(data).hexdigest())
+
+
+# Below this much free space (about a second of a call with its legs) the recordings disk
+# counts as full: a file closed now was most likely cut short by a failed write (Asterisk logs
+# "No space left on device" and carries on).
+DISK_FULL_BYTES = 64 * 1024
+
+
+def cut_short(duration_ms: int, ran_ms: int | None, free_bytes: int) -> str | None:
+    """Why a recording just closed is not the whole call, or None if nothing says so.
+
+    ``ran_ms`` is how long the recording ran (from its start to the hangup), ``free_bytes``
+    what its disk has left. MixMonitor records without a break (a pause records silence), so
+    audio much shorter than the time it ran means writes failed. When that time is not known
+    (a file booked long after its call), a full disk is reason enough to doubt the file.
+    """
+    full = free_bytes < DISK_FULL_BYTES
+    disk = f"the recordings disk is full ({free_bytes:,} bytes free)"
+    if ran_ms is None:
+        return disk if full else None
+    if duration_ms < ran_ms - max(3000, ran_ms // 10):
+        return f"{duration_ms / 1000:.1f} s of audio for {ran_ms / 1000:.1f} s of recording" + (f"; {disk}" if full else "")
+    return None

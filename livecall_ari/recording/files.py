@@ -3,6 +3,7 @@ sandbox's chroot (``[asterisk] root``). Rows keep the path as Asterisk sees it."
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from livecall_ari.config import Settings
@@ -33,3 +34,22 @@ def recording_files(path: Path) -> list[Path]:
     if path.parent.is_dir():
         found += [p for p in path.parent.iterdir() if p != path and (p.name.startswith(stem + "-") or p.name.startswith(stem + "."))]
     return found
+
+
+def free_bytes(path: Path) -> int:
+    """Free space on the disk holding ``path`` (or its nearest existing parent)."""
+    for candidate in (path, *path.parents):
+        try:
+            return shutil.disk_usage(candidate).free
+        except OSError:
+            continue
+    return 0
+
+
+def disk_report(root: Path, free: int, min_free: int) -> str:
+    """The alarm for a recordings disk with ``free`` bytes left (``min_free`` is where it starts)."""
+    from livecall_ari.recording.core import DISK_FULL_BYTES
+
+    state = "full" if free < DISK_FULL_BYTES else "nearly full"
+    return (f"the recordings disk is {state}: {free / 2**20:,.1f} MiB free in {root} (alarm below "
+            f"{min_free / 2**20:,.0f} MiB, [recording] min_free_mb); recordings will be cut short")

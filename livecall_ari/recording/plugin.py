@@ -57,8 +57,12 @@ def build_service(app: App) -> RecordingService:
             encrypt_file(path, keys)
 
     app.database()
-    return RecordingService(partial(on_host, settings), settings.recordings_dir(), org, record_objection,
-                            bases.basis_for, keep_until, seal)
+    service = RecordingService(partial(on_host, settings), settings.recordings_dir(), org, record_objection,
+                               bases.basis_for, keep_until, seal)
+    service.reconcile_after = dt.timedelta(seconds=settings.recording.reconcile_after)
+    service.reconcile_every = settings.recording.reconcile_every
+    service.min_free_bytes = settings.recording.min_free_mb * 1024 * 1024
+    return service
 
 
 def build_agi(app: App, service: RecordingService) -> RecordingAgi:
@@ -74,9 +78,11 @@ def build_agi(app: App, service: RecordingService) -> RecordingAgi:
     return RecordingAgi(service, r.decline_key, r.objection_key, mute)
 
 
-async def reconcile_loop(service: RecordingService, stop: asyncio.Event, every: float = 60.0) -> None:
-    """Catch up on what the dialplan could not report (see RecordingService.reconcile)."""
+async def reconcile_loop(service: RecordingService, stop: asyncio.Event, every: float | None = None) -> None:
+    """Catch up on what the dialplan could not report (see RecordingService.reconcile), and
+    raise the alarm while the recordings disk is (nearly) full."""
     loop = asyncio.get_running_loop()
+    alarm: str | None = None
     while not stop.is_set():
         try:
             counts = await loop.run_in_executor(None, service.reconcile)
@@ -84,7 +90,13 @@ async def reconcile_loop(service: RecordingService, stop: asyncio.Event, every: 
                 log.info(json.dumps({"event": "recordings_reconciled", **counts}))
         except Exception:
             log.exception("recording reconciliation failed")
+        now = service.disk_alarm()
+        if now is not None:
+            log.error("ALARM %s", now)
+        elif alarm is not None:
+            log.warning("the recordings disk has room again: alarm cleared")
+        alarm = now
         try:
-            await asyncio.wait_for(stop.wait(), every)
+            await asyncio.wait_for(stop.wait(), service.reconcile_every if every is None else every)
         except asyncio.TimeoutError:
             pass

@@ -18,8 +18,9 @@ from typing import Callable
 
 from livecall_ari.gate.models import GateDecision
 from livecall_ari.recording import core
-from livecall_ari.recording.files import recording_files
+from livecall_ari.recording.files import disk_report, free_bytes, recording_files
 from livecall_ari.recording.models import NoticeEvent, Recording, RecordingPause
+from livecall_ari.storage.times import from_db
 
 log = logging.getLogger("livecall.recording")
 UTC = dt.timezone.utc
@@ -46,6 +47,11 @@ class RecordingService:
     keep_until: Callable[[str, str, str, dt.datetime], dt.date | None]
     seal: Callable[[Path], None] | None = None
     clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(UTC)
+    # The catch-up books a file, or finishes a row, once it has not been written for this long.
+    reconcile_after: dt.timedelta = dt.timedelta(minutes=5)
+    reconcile_every: float = 60.0
+    # Below this much free space on the recordings disk, the catch-up raises the alarm.
+    min_free_bytes: int = 1024 * 1024 * 1024
     # Files last written before this (epoch seconds) were examined by an earlier reconcile.
     _examined_before: float = field(default=0.0, init=False)
 
@@ -105,19 +111,26 @@ class RecordingService:
                 open_pause.resumed_at = now
                 open_pause.save()
 
-    def finish(self, call_id: str, settle_seconds: float = 10.0) -> Recording | None:
+    def finish(self, call_id: str, settle_seconds: float = 10.0, at_hangup: bool = True) -> Recording | None:
         """The call ended: wait for MixMonitor to close the file, then keep its facts (and seal
-        it, when recordings are encrypted at rest: the checksum is of the stored bytes)."""
+        it, when recordings are encrypted at rest: the checksum is of the stored bytes).
+
+        A file cut short (the disk filled up) is kept as ``incomplete``, with an error in the
+        log; ``at_hangup`` says the call has just ended, so the file should hold all of it."""
         row = Recording.get_or_none(Recording.call_id == call_id)
         if row is None or row.state != "recording" or not row.file:
             return row
         path = self.host_path(row.file)
+        hung_up = self.clock()
         data = _settled_bytes(path, settle_seconds)
         ended = self.clock()
         if data is None:
             row.state = "missing"
+            log.error("recording of call %s: its file %s is missing", call_id, row.file)
         else:
             duration_ms = core.wav_duration_ms(data)
+            ran_ms = int((hung_up - (from_db(row.started_at) or hung_up)).total_seconds() * 1000) if at_hangup else None
+            short = core.cut_short(duration_ms, ran_ms, free_bytes(path))
             if self.seal is not None:
                 for part in recording_files(path):
                     self.seal(part)
@@ -125,6 +138,9 @@ class RecordingService:
                 row.encrypted = True
             facts = core.audio_facts(data)
             row.state, row.size_bytes, row.duration_ms, row.sha256 = "complete", facts.size_bytes, duration_ms, facts.sha256
+            if short is not None:
+                row.state = "incomplete"
+                log.error("recording of call %s is cut short and kept as incomplete: %s (%s)", call_id, short, row.file)
             row.retention_until = self.keep_until(row.purpose, row.tags, row.lawful_basis, row.started_at)
         row.ended_at = ended
         row.save()
@@ -167,13 +183,20 @@ class RecordingService:
                 candidates.pop(str(row.file), None)
         return [candidates[name] for name in sorted(candidates)]
 
-    def reconcile(self, older_than: dt.timedelta = dt.timedelta(minutes=5)) -> dict[str, int]:
+    def reconcile(self, older_than: dt.timedelta | None = None) -> dict[str, int]:
         """Finish rows whose end was never reported; register files nobody reported; record
         spooled objections. Safe to run at any time, any number of times."""
+        older_than = self.reconcile_after if older_than is None else older_than
         counts = {"finished": 0, "registered": 0, "objections": 0}
         cutoff = self.clock() - older_than
-        for row in Recording.select().where((Recording.state == "recording") & (Recording.started_at < cutoff)):
-            self.finish(row.call_id, settle_seconds=1.0)
+        # Read them all first: writing while a SELECT is still being stepped would turn its read
+        # into a write transaction, which SQLite refuses at once ("database is locked") when
+        # another connection (the CDR follower) committed meanwhile.
+        unfinished = list(Recording.select().where((Recording.state == "recording") & (Recording.started_at < cutoff)))
+        for row in unfinished:
+            if _written_since(self.host_path(row.file or ""), time.time() - older_than.total_seconds()):
+                continue  # a long call, still recording: its end will come
+            self.finish(row.call_id, settle_seconds=1.0, at_hangup=False)
             counts["finished"] += 1
         root = self.host_path(self.recordings_dir)
         if root.is_dir():
@@ -182,15 +205,19 @@ class RecordingService:
                 # Untouched for longer than `older_than`: MixMonitor has long closed it.
                 asterisk_path = f"{self.recordings_dir.rstrip('/')}/{path.relative_to(root)}"
                 call_id = path.stem
+                try:
+                    mtime = path.stat().st_mtime
+                except FileNotFoundError:
+                    continue  # deleted since the scan (erasure, retention, a declined call)
                 # The file is named after the gate's call id: its decision says who and what.
                 decision = GateDecision.get_or_none(GateDecision.call_id == call_id)
                 if decision is not None:
                     self.started(call_id, decision.dialled, decision.agent, decision.purpose, asterisk_path)
                 else:
                     self.started(call_id, "", "", "unknown", asterisk_path)
-                Recording.update(started_at=dt.datetime.fromtimestamp(path.stat().st_mtime, UTC)).where(
+                Recording.update(started_at=dt.datetime.fromtimestamp(mtime, UTC)).where(
                     Recording.call_id == call_id).execute()
-                self.finish(call_id, settle_seconds=0)
+                self.finish(call_id, settle_seconds=0, at_hangup=False)
                 counts["registered"] += 1
             # Everything last written before this has now been looked at once.
             self._examined_before = now - older_than.total_seconds()
@@ -205,6 +232,22 @@ class RecordingService:
                         counts["objections"] += 1
                 taken.unlink()
         return counts
+
+
+    def disk_alarm(self) -> str | None:
+        """What is wrong with the recordings disk's free space, or None."""
+        root = self.host_path(self.recordings_dir)
+        free = free_bytes(root)
+        if free >= max(self.min_free_bytes, core.DISK_FULL_BYTES):
+            return None
+        return disk_report(root, free, self.min_free_bytes)
+
+
+def _written_since(path: Path, since: float) -> bool:
+    try:
+        return path.stat().st_mtime >= since
+    except OSError:
+        return False
 
 
 def _epoch(text: str) -> dt.datetime | None:

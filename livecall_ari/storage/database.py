@@ -9,7 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import peewee
-from playhouse.db_url import connect
+from playhouse.db_url import connect, parse
+from playhouse.shortcuts import ReconnectMixin
 
 # SQLite: WAL lets the CLI import lists while `livecall serve` reads them; a busy timeout makes
 # a briefly locked database wait instead of failing a call.
@@ -21,6 +22,20 @@ _SQLITE_PRAGMAS = {
 }
 
 
+class ReconnectingPostgresqlDatabase(ReconnectMixin, peewee.PostgresqlDatabase):  # type: ignore[misc]
+    """PostgreSQL that opens a new connection when the server dropped the old one (restarted,
+    failed over): without it every statement after a restart fails with "connection already
+    closed" until `livecall serve` is restarted. A statement outside a transaction is retried
+    once on the new connection; while the server is still down it fails (the gate refuses the
+    call) and the next one tries again."""
+
+    reconnect_errors = (
+        (peewee.OperationalError, "server closed the connection"),
+        (peewee.OperationalError, "terminating connection"),
+        (peewee.InterfaceError, "connection already closed"),
+    )
+
+
 def open_database(url: str) -> peewee.Database:
     """Connect to ``url``, create the SQLite file's folder if needed, bind every model, migrate."""
     from livecall_ari.storage.migrations import all_models, migrate
@@ -30,6 +45,8 @@ def open_database(url: str) -> peewee.Database:
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         db: peewee.Database = peewee.SqliteDatabase(path, pragmas=_SQLITE_PRAGMAS, check_same_thread=False)
+    elif url.startswith(("postgres://", "postgresql://")):
+        db = ReconnectingPostgresqlDatabase(**parse(url))
     else:
         db = connect(url)
     db.connect(reuse_if_open=True)

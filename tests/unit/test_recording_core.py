@@ -60,3 +60,26 @@ def test_duration_is_read_from_the_wav_header(seconds: float) -> None:
 
 def test_a_file_that_is_not_a_wav_has_no_duration() -> None:
     assert wav_duration_ms(b"not audio at all") == 0
+
+
+def test_a_recording_as_long_as_its_call_is_whole() -> None:
+    from livecall_ari.recording.core import cut_short
+
+    assert cut_short(60_000, 61_000, 10**10) is None
+    assert cut_short(0, 2_500, 10**10) is None  # within the slack of a short call
+
+
+def test_a_recording_much_shorter_than_its_call_is_cut_short() -> None:
+    from livecall_ari.recording.core import DISK_FULL_BYTES, cut_short
+
+    assert cut_short(4_093, 18_900, 10**10) == "4.1 s of audio for 18.9 s of recording"
+    assert cut_short(4_093, 18_900, 0) == "4.1 s of audio for 18.9 s of recording; the recordings disk is full (0 bytes free)"
+    assert cut_short(50_000, 60_000, 10**10) == "50.0 s of audio for 60.0 s of recording"  # beyond 10%
+    assert cut_short(55_000, 60_000, DISK_FULL_BYTES - 1) is None  # the call is all there
+
+
+def test_without_the_call_s_length_only_a_full_disk_casts_doubt() -> None:
+    from livecall_ari.recording.core import DISK_FULL_BYTES, cut_short
+
+    assert cut_short(1_000, None, DISK_FULL_BYTES) is None
+    assert cut_short(1_000, None, 4096) == "the recordings disk is full (4,096 bytes free)"

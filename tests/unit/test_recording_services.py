@@ -1,9 +1,11 @@
 """RecordingService against a real SQLite database and real files (no Asterisk)."""
 
 import datetime as dt
+import logging
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 from livecall_ari.gate.models import GateDecision
 from livecall_ari.recording.models import NoticeEvent, Recording
@@ -92,3 +94,43 @@ def test_reconcile_books_what_nobody_reported(tmp_path: Path) -> None:
     assert (row.agent, row.number, row.purpose, row.state, row.duration_ms) == ("1001", "02079460018", "marketing", "complete", 1500)
     assert listed == [("02079460902", "c6")] and not spool.exists()
     assert svc.reconcile() == {"finished": 0, "registered": 0, "objections": 0}
+
+
+def test_a_file_cut_short_by_a_full_disk_is_kept_as_incomplete_with_an_error(tmp_path: Path, caplog: Any) -> None:
+    svc = service(tmp_path, [])
+    put(tmp_path, "c7", 4.0)  # MixMonitor's writes failed after 4 s
+    svc.started("c7", "02079460711", "1002", "service", "/var/spool/asterisk/monitor/livecall/2026/11/27/c7.wav")
+    svc.clock = lambda: NOW + dt.timedelta(seconds=19)  # the call ended 19 s after the recording began
+
+    with caplog.at_level(logging.ERROR, logger="livecall.recording"):
+        row = svc.finish("c7", settle_seconds=0.3)
+
+    assert row is not None and (row.state, row.duration_ms) == ("incomplete", 4000)
+    [line] = [r.getMessage() for r in caplog.records]
+    assert "call c7 is cut short" in line and "4.0 s of audio for 19.0 s of recording" in line
+    # The file is still there and its facts are true: verify leaves it alone, the portal plays it.
+    assert row.sha256 and row.size_bytes == (tmp_path / "asterisk" / str(row.file).lstrip("/")).stat().st_size
+
+
+def test_reconcile_leaves_a_long_call_that_is_still_recording(tmp_path: Path) -> None:
+    svc = service(tmp_path, [])
+    path = put(tmp_path, "c8", 2.0)  # written just now
+    svc.started("c8", "02079460018", "1001", "marketing", "/var/spool/asterisk/monitor/livecall/2026/11/27/c8.wav")
+    svc.clock = lambda: NOW + dt.timedelta(hours=1)  # the row is an hour old: a long call
+
+    assert svc.reconcile()["finished"] == 0
+    assert Recording.get(Recording.call_id == "c8").state == "recording"
+
+    old = time.time() - 600  # the file has not been written for ten minutes: the call is over
+    os.utime(path, (old, old))
+    assert svc.reconcile()["finished"] == 1
+    assert Recording.get(Recording.call_id == "c8").state == "complete"
+
+
+def test_the_disk_alarm_names_the_free_space_and_the_setting(tmp_path: Path) -> None:
+    svc = service(tmp_path, [])
+    svc.min_free_bytes = 0
+    assert svc.disk_alarm() is None
+    svc.min_free_bytes = 2**62
+    alarm = svc.disk_alarm()
+    assert alarm is not None and "recordings disk is nearly full" in alarm and "[recording] min_free_mb" in alarm
