@@ -7,6 +7,7 @@ only reports, so a failure here never changes what happens to the call.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
@@ -60,7 +61,11 @@ class RecordingAgi:
         [call_id] = _args(request, 1)
         # This runs in the channel's hangup handler, and MixMonitor closes the file only once
         # the channel is gone: answer at once and finish the books in the background.
-        future = asyncio.get_running_loop().run_in_executor(None, self.service.finish, call_id)
+        # The hangup is now: under load the worker thread may take the job seconds later.
+        hung_up = self.service.clock()
+        future = asyncio.get_running_loop().run_in_executor(
+            None, functools.partial(self.service.finish, call_id, hung_up=hung_up)
+        )
         self._finishing.add(future)
         future.add_done_callback(self._finishing.discard)
 

@@ -20,7 +20,7 @@ from livecall_ari.gate.models import GateDecision
 from livecall_ari.recording import core
 from livecall_ari.recording.files import disk_report, free_bytes, recording_files
 from livecall_ari.recording.models import NoticeEvent, Recording, RecordingPause
-from livecall_ari.storage.times import from_db
+from livecall_ari.storage.times import from_db, to_db
 
 log = logging.getLogger("livecall.recording")
 UTC = dt.timezone.utc
@@ -64,7 +64,7 @@ class RecordingService:
         tags = core.TRAINING if purpose == core.TRAINING else ""
         return Recording.create(
             call_id=call_id, organisation=self.organisation, agent=agent, number=number, purpose=purpose,
-            tags=tags, file=file, state="recording", started_at=self.clock(), lawful_basis=self.basis_for(purpose),
+            tags=tags, file=file, state="recording", started_at=to_db(self.clock()), lawful_basis=self.basis_for(purpose),
         )
 
     def notice(self, call_id: str, number: str, prompt: str, started_epoch: str, status: str, key: str,
@@ -77,7 +77,7 @@ class RecordingService:
         elif key == objection_key:
             outcome = "objected"
         event = NoticeEvent.create(
-            call_id=call_id, number=number, prompt=prompt, played=True, started_at=started,
+            call_id=call_id, number=number, prompt=prompt, played=True, started_at=to_db(started),
             duration_ms=max(0, int((now - started).total_seconds() * 1000)), key_pressed=key, outcome=outcome,
         )
         if outcome == "declined":
@@ -94,7 +94,7 @@ class RecordingService:
         if row.file:
             for path in recording_files(self.host_path(row.file)):
                 path.unlink(missing_ok=True)
-        row.state, row.file, row.ended_at = "declined", None, self.clock()
+        row.state, row.file, row.ended_at = "declined", None, to_db(self.clock())
         row.save()
 
     def paused(self, call_id: str, action: str, by: str) -> None:
@@ -111,9 +111,12 @@ class RecordingService:
                 open_pause.resumed_at = now
                 open_pause.save()
 
-    def finish(self, call_id: str, settle_seconds: float = 10.0, at_hangup: bool = True) -> Recording | None:
-        """The call ended: wait for MixMonitor to close the file, then keep its facts (and seal
-        it, when recordings are encrypted at rest: the checksum is of the stored bytes).
+    def finish(
+        self, call_id: str, settle_seconds: float = 10.0, at_hangup: bool = True, hung_up: dt.datetime | None = None
+    ) -> Recording | None:
+        """The call ended (at ``hung_up``, or now): wait for MixMonitor to close the file, then
+        keep its facts (and seal it, when recordings are encrypted at rest: the checksum is of
+        the stored bytes).
 
         A file cut short (the disk filled up) is kept as ``incomplete``, with an error in the
         log; ``at_hangup`` says the call has just ended, so the file should hold all of it."""
@@ -121,7 +124,7 @@ class RecordingService:
         if row is None or row.state != "recording" or not row.file:
             return row
         path = self.host_path(row.file)
-        hung_up = self.clock()
+        hung_up = hung_up or self.clock()
         data = _settled_bytes(path, settle_seconds)
         ended = self.clock()
         if data is None:
@@ -141,8 +144,8 @@ class RecordingService:
             if short is not None:
                 row.state = "incomplete"
                 log.error("recording of call %s is cut short and kept as incomplete: %s (%s)", call_id, short, row.file)
-            row.retention_until = self.keep_until(row.purpose, row.tags, row.lawful_basis, row.started_at)
-        row.ended_at = ended
+            row.retention_until = self.keep_until(row.purpose, row.tags, row.lawful_basis, from_db(row.started_at) or ended)
+        row.ended_at = to_db(ended)
         row.save()
         return row
 
@@ -192,7 +195,7 @@ class RecordingService:
         # Read them all first: writing while a SELECT is still being stepped would turn its read
         # into a write transaction, which SQLite refuses at once ("database is locked") when
         # another connection (the CDR follower) committed meanwhile.
-        unfinished = list(Recording.select().where((Recording.state == "recording") & (Recording.started_at < cutoff)))
+        unfinished = list(Recording.select().where((Recording.state == "recording") & (Recording.started_at < to_db(cutoff))))
         for row in unfinished:
             if _written_since(self.host_path(row.file or ""), time.time() - older_than.total_seconds()):
                 continue  # a long call, still recording: its end will come
@@ -215,7 +218,7 @@ class RecordingService:
                     self.started(call_id, decision.dialled, decision.agent, decision.purpose, asterisk_path)
                 else:
                     self.started(call_id, "", "", "unknown", asterisk_path)
-                Recording.update(started_at=dt.datetime.fromtimestamp(mtime, UTC)).where(
+                Recording.update(started_at=to_db(dt.datetime.fromtimestamp(mtime, UTC))).where(
                     Recording.call_id == call_id).execute()
                 self.finish(call_id, settle_seconds=0, at_hangup=False)
                 counts["registered"] += 1

@@ -112,6 +112,19 @@ def test_a_file_cut_short_by_a_full_disk_is_kept_as_incomplete_with_an_error(tmp
     assert row.sha256 and row.size_bytes == (tmp_path / "asterisk" / str(row.file).lstrip("/")).stat().st_size
 
 
+def test_a_whole_file_booked_late_under_load_is_complete(tmp_path: Path) -> None:
+    """The hangup's time is taken when Asterisk reports it, not when a busy worker gets to the
+    books: a 4 s recording of a 4 s call booked 15 s later is whole."""
+    svc = service(tmp_path, [])
+    put(tmp_path, "c9", 4.0)
+    svc.started("c9", "02079460711", "1002", "service", "/var/spool/asterisk/monitor/livecall/2026/11/27/c9.wav")
+    svc.clock = lambda: NOW + dt.timedelta(seconds=19)  # the worker runs the job late
+
+    row = svc.finish("c9", settle_seconds=0.3, hung_up=NOW + dt.timedelta(seconds=4))
+
+    assert row is not None and (row.state, row.duration_ms) == ("complete", 4000)
+
+
 def test_reconcile_leaves_a_long_call_that_is_still_recording(tmp_path: Path) -> None:
     svc = service(tmp_path, [])
     path = put(tmp_path, "c8", 2.0)  # written just now
