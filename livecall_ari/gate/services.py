@@ -61,6 +61,11 @@ class DatabaseRecorder:
         db.execute_sql(self._sql, [f.db_value(values[f.name]) for f in self._fields])
 
 
+def one_line(exc: BaseException) -> str:
+    """An error's message on one line (drivers' messages carry newlines and tabs)."""
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
 @dataclass
 class GateService:
     decider: Decider
@@ -78,14 +83,14 @@ class GateService:
         except Exception as exc:
             # The first line says it all (a database that cannot be read lands here too).
             log.error("decider failed for call %s to %s (%s); refusing it (fail closed)", attempt.call_id,
-                      attempt.dialled, exc, exc_info=True)
+                      attempt.dialled, one_line(exc), exc_info=True)
             decision = refusal("error", attempt.dialled)
         elapsed_us = (time.perf_counter_ns() - started) // 1000
         try:
             self.recorder.record(attempt, decision, entry, elapsed_us)
         except Exception as exc:
             log.error("could not record the decision for call %s to %s (%s); refusing it (fail closed)",
-                      attempt.call_id, attempt.dialled, exc)
+                      attempt.call_id, attempt.dialled, one_line(exc))
             if "emergency" not in decision.reasons:
                 decision = refusal("error", decision.number)
         log.info(

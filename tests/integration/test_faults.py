@@ -17,6 +17,7 @@ import os
 import signal
 import sqlite3
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Iterator
@@ -294,3 +295,93 @@ def test_a_locked_database_refuses_marketing_calls_with_one_clear_line_and_recov
     [why] = [line for line in screened.log.splitlines() if "refusing it" in line]
     assert "ERROR" in why and "could not record the decision" in why and "database is locked" in why, why
     assert screened.proc is not None and screened.proc.poll() is None
+
+
+class PostgresServer:
+    """A throwaway PostgreSQL server (scripts/postgres) that this test stops and starts again
+    on the same port, as a database server restarted or failed over under a running service."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        result = subprocess.run(["scripts/postgres", "start", str(folder)], capture_output=True, text=True, timeout=300)
+        if result.returncode != 0:
+            message = f"no PostgreSQL server could be started: {result.stderr[-500:]}"
+            if os.environ.get("CI") == "true":
+                pytest.fail(message)
+            pytest.skip(message)
+        self.url = result.stdout.strip().splitlines()[-1]
+        self.bin = sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: int(p.parent.name))[-1]
+        # What scripts/postgres gave on the command line, kept in the cluster so a plain
+        # `pg_ctl start` brings it back on the same port.
+        port = self.url.rsplit(":", 1)[1].split("/")[0]
+        for name, value in (("port", port), ("listen_addresses", "127.0.0.1"), ("unix_socket_directories", str(folder))):
+            self.sql(f"ALTER SYSTEM SET {name} = '{value}'")
+
+    def sql(self, statement: str) -> list[tuple[Any, ...]]:
+        import psycopg2
+
+        conn = psycopg2.connect(self.url)
+        conn.autocommit = True
+        try:
+            with conn.cursor() as cursor:
+                cursor.execute(statement)
+                return cursor.fetchall() if cursor.description else []
+        finally:
+            conn.close()
+
+    def pg_ctl(self, *args: str) -> None:
+        command = [str(self.bin / "pg_ctl"), "-D", str(self.folder / "data"), "-w", "-t", "30", *args]
+        if os.geteuid() == 0:
+            command = ["runuser", "-u", "postgres", "--", *command]
+        subprocess.run(command, check=True, capture_output=True, cwd="/", timeout=60)
+
+    def stop(self) -> None:
+        self.pg_ctl("-m", "fast", "stop")
+
+    def start(self) -> None:
+        self.pg_ctl("-l", str(self.folder / "server.log"), "start")
+
+    def remove(self) -> None:
+        subprocess.run(["scripts/postgres", "stop", str(self.folder)], capture_output=True, timeout=60)
+
+
+def test_a_postgresql_server_down_refuses_marketing_calls_and_the_service_recovers_when_it_returns(
+    sandbox: SandboxInfo, make_service: Any, tmp_path: Path
+) -> None:
+    server = PostgresServer(Path(tempfile.mkdtemp(prefix="livecall-pg-down-")))
+    try:
+        # The catch-up runs every 2 s here (every minute by default): the first call's recording
+        # ends while the server is down, so only the catch-up can book it.
+        service: Service = make_service(
+            LIVECALL_DATABASE_URL=server.url, LIVECALL_RECORDING_RECONCILE_EVERY="2", LIVECALL_RECORDING_RECONCILE_AFTER="3",
+            **open_for_marketing(tmp_path),
+        )  # fmt: skip
+        load_fresh_lists(service, tmp_path, tps=ON_TPS)
+        before = set(sandbox.heard_dir.glob("*-heard.wav"))
+        first, while_down, after = ALLOWED[0], ALLOWED[1], ALLOWED[2]
+        assert call(sandbox, first, hold_ms=500).answered
+
+        server.stop()
+        refused = call(sandbox, while_down, scenario="agent_call_refused.xml")
+        server.start()
+        allowed = call(sandbox, after, hold_ms=500)
+
+        assert refused.returncode == 0 and refused.refused_cause == 21, refused.errors
+        assert allowed.answered, allowed.errors
+        answered = connected(sandbox, before, [first, while_down, after])
+        assert sorted(answered) == [first, after], answered
+        # The service stayed up, said why it refused in a line naming the call, and needed no
+        # restart: the call after the server returned was screened and recorded there.
+        assert service.proc is not None and service.proc.poll() is None
+        why = next(line for line in service.log.splitlines() if "refusing it" in line)
+        assert "ERROR" in why and while_down in why and "fail closed" in why and "Connection refused" in why, why
+        rows = server.sql("SELECT dialled, decision, decided_at FROM gate_decisions ORDER BY id")
+        assert [(d, v) for d, v, _ in rows] == [(first, "allow"), (after, "allow")], rows
+        assert_screened_before_connecting([{"dialled": d, "decision": v, "decided_at": t} for d, v, t in rows], answered)
+        # Both answered calls' recordings are booked there, whole, with their retention date.
+        numbers = (first, after)
+        booked_sql = f"SELECT number, retention_until FROM recordings WHERE state = 'complete' AND number IN {numbers} ORDER BY number"
+        until(lambda: len(server.sql(booked_sql)) == 2, timeout=30, what="both recordings complete in PostgreSQL")
+        assert all(kept for _, kept in server.sql(booked_sql))
+    finally:
+        server.remove()
