@@ -41,7 +41,7 @@ def wants_fragment(request: Request) -> bool:
 def routes(portal: Portal) -> list[BaseRoute]:
     from livecall_ari.protection import audit
     from livecall_ari.screening.core import CONSENT_SCOPES
-    from livecall_ari.screening.lists import LIST_NAMES, ImportRefused
+    from livecall_ari.screening.lists import LIST_NAMES, ImportRefused, ImportReport
     from livecall_ari.screening.numbers import NumberParser
     from livecall_ari.screening.services import list_files
 
@@ -90,16 +90,19 @@ def routes(portal: Portal) -> list[BaseRoute]:
                         out.write(block)
                 list_date = field_text(ctx, "list_date")
                 files = list_files(portal.app)
+
+                def audited(done: ImportReport) -> None:  # in the transaction that puts it in force
+                    audit.append(ctx.viewer.username, "list.import", f"list:{name}", {
+                        "version": done.version, "file": source.name, "kind": done.kind, "count": done.count,
+                        "added": done.added, "removed": done.removed, "snapshot_date": done.snapshot_date.isoformat(),
+                        "via": "portal",
+                    })
+
                 report = await asyncio.to_thread(
                     files.import_file, name, source, delta=field_text(ctx, "kind") == "delta",
                     list_date=dt.date.fromisoformat(list_date) if list_date else None, now=portal.clock(),
-                    by=ctx.viewer.username,
+                    by=ctx.viewer.username, on_commit=audited,
                 )
-                audit.append(ctx.viewer.username, "list.import", f"list:{name}", {
-                    "version": report.version, "file": source.name, "kind": report.kind, "count": report.count,
-                    "added": report.added, "removed": report.removed, "snapshot_date": report.snapshot_date.isoformat(),
-                    "via": "portal",
-                })
             except ImportRefused as exc:
                 refused = {"message": str(exc).replace(str(source), source.name), "bad": exc.bad[:SHOWN_BAD_LINES]}
             except ValueError as exc:

@@ -16,7 +16,7 @@ from livecall_ari import config
 from livecall_ari.app import App
 from livecall_ari.gate.core import PURPOSES, CallAttempt
 from livecall_ari.screening.core import CONSENT_SCOPES
-from livecall_ari.screening.lists import LIST_NAMES, ImportRefused
+from livecall_ari.screening.lists import LIST_NAMES, ImportRefused, ImportReport
 from livecall_ari.screening.numbers import NumberParser
 from livecall_ari.screening.core import ScreeningPolicy
 from livecall_ari.screening.services import ScreeningDecider, build_decider, list_files, lists_directory, policy_from_settings
@@ -112,22 +112,25 @@ def import_list(app: App, name: str, file: Path, delta: bool, list_date: dt.date
             click.echo(f"paused at {step}", err=True)
             sys.stdin.readline()
 
+    # Data protection hook (issue 7): list imports go into the audit trail, in the transaction
+    # that puts the version in force.
+    from livecall_ari.protection import audit
+
+    def audited(report: ImportReport) -> None:
+        audit.append(_user(), "list.import", f"list:{name}", {
+            "version": report.version, "file": str(file), "kind": report.kind, "count": report.count,
+            "added": report.added, "removed": report.removed, "snapshot_date": report.snapshot_date.isoformat(),
+        })
+
     try:
         report = files.import_file(
             name, file, delta=delta, list_date=list_date.date() if list_date else None, now=_now(), by=_user(),
-            progress=progress, stage=stage,
+            progress=progress, stage=stage, on_commit=audited,
         )
     except ImportRefused as refused:
         for bad in refused.bad:
             click.echo(bad.describe(str(file)), err=True)
         raise click.ClickException(str(refused)) from None
-    # Data protection hook (issue 7): list imports go into the audit trail.
-    from livecall_ari.protection import audit
-
-    audit.append(_user(), "list.import", f"list:{name}", {
-        "version": report.version, "file": str(file), "kind": report.kind, "count": report.count,
-        "added": report.added, "removed": report.removed, "snapshot_date": report.snapshot_date.isoformat(),
-    })
     for bad in report.bad:
         click.echo(bad.describe(str(file)), err=True)
     if report.bad_count > len(report.bad):

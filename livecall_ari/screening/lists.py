@@ -177,8 +177,11 @@ class ListFiles:
         by: str = "",
         progress: Progress | None = None,
         stage: Stage | None = None,
+        on_commit: Callable[[ImportReport], None] | None = None,
     ) -> ImportReport:
-        """Import ``source`` as a full replacement or a change file; raise ImportRefused if not."""
+        """Import ``source`` as a full replacement or a change file; raise ImportRefused if not.
+        ``on_commit`` runs inside the transaction that puts the new version in force (the audit
+        entry goes there: a version is never in force unaudited)."""
         if name not in LIST_NAMES:
             raise ImportRefused(f"unknown list {name!r} (use tps or ctps)")
         started = time.perf_counter()
@@ -211,7 +214,9 @@ class ListFiles:
                     imported_by=by, count=report.count, added=report.added, removed=report.removed,
                     bad_lines=report.bad_count, revision=revision,
                 )
-            report.version = int(row.id)
+                report.version = int(row.id)
+                if on_commit is not None:
+                    on_commit(report)
             notify("committed")
             self._remove_superseded(name)
         report.seconds = time.perf_counter() - started

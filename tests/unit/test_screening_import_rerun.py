@@ -12,6 +12,7 @@ import pytest
 
 from livecall_ari.app import App
 from livecall_ari.protection import audit
+from livecall_ari.screening.models import ListVersion
 from livecall_ari.screening.services import list_files
 from tests.conftest import kill_when_paused
 from tests.unit.test_screening_lists import NOW, app, cli_env, keys_of, livecall, write_list  # noqa: F401
@@ -24,7 +25,7 @@ def imports_of(path: Path) -> list[dict[str, object]]:
     return [d for d in found if d["file"] == str(path)]
 
 
-# Before the new file is in place, and after its version is committed (but before the audit entry).
+# Before the new file is in place, and after its version (and its audit entry) is committed.
 @pytest.mark.parametrize("stage", ["written", "committed"])
 def test_a_full_import_killed_halfway_and_run_again_holds_every_number_once(app: App, tmp_path: Path, stage: str) -> None:  # noqa: F811
     files = list_files(app)
@@ -40,10 +41,11 @@ def test_a_full_import_killed_halfway_and_run_again_holds_every_number_once(app:
     assert current is not None and current.keys.shape[0] == len(NEW)
     assert keys_of(files) == {int("44" + n[1:]) for n in NEW}
     assert not list((tmp_path / "lists").glob("*.tmp"))
-    # One audit entry for the file. A run killed after its commit left none (its version was in
-    # force, unaudited, until the re-run's replaced it: see docs/reliability.md, Faults).
-    [entry] = imports_of(new)
-    assert entry["count"] == len(NEW)
+    # Every version put in force is audited, in the transaction that did it: the re-run's, and
+    # the killed run's when it got that far.
+    entries = imports_of(new)
+    assert [e["count"] for e in entries] == [len(NEW)] * (2 if stage == "committed" else 1)
+    assert [e["version"] for e in entries] == [v.id for v in ListVersion.select().where(ListVersion.source == str(new))]
 
 
 @pytest.mark.parametrize("stage", ["committing", "committed"])
