@@ -14,7 +14,7 @@ from typing import Iterator
 
 import pytest
 
-from tests.integration.harness import SandboxInfo, Service
+from tests.integration.harness import PostgresDatabases, SandboxInfo, Service
 
 
 @pytest.fixture(scope="session")
@@ -36,12 +36,16 @@ def sandbox() -> SandboxInfo:
 
 @pytest.fixture
 def make_service(sandbox: SandboxInfo) -> Iterator[object]:
-    """Start `livecall serve` with extra settings (environment overrides) and a fresh database."""
+    """Start `livecall serve` with extra settings (environment overrides) and a fresh database:
+    SQLite, or PostgreSQL when LIVECALL_TEST_SERVICE_POSTGRES_URL names a server."""
     started: list[Service] = []
+    server = os.environ.get("LIVECALL_TEST_SERVICE_POSTGRES_URL", "")
+    databases = PostgresDatabases(server) if server else None
 
     def make(**env: str) -> Service:
         db = Path(tempfile.mkdtemp(prefix="livecall-db-")) / "livecall.db"
-        full = {"LIVECALL_DATABASE_URL": f"sqlite:///{db}", **env}
+        url = databases.create() if databases is not None else f"sqlite:///{db}"
+        full = {"LIVECALL_DATABASE_URL": url, **env}
         service = Service(full, db).start()
         started.append(service)
         return service
@@ -49,3 +53,5 @@ def make_service(sandbox: SandboxInfo) -> Iterator[object]:
     yield make
     for service in started:
         service.stop()
+    if databases is not None:
+        databases.drop_all()

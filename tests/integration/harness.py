@@ -129,6 +129,14 @@ class Service:
         return self.log_path.read_text()
 
     def decisions(self) -> list[dict[str, Any]]:
+        return self.rows("SELECT * FROM gate_decisions ORDER BY id")
+
+    def rows(self, sql: str, params: tuple[object, ...] = ()) -> list[dict[str, Any]]:
+        """The rows of a query on this service's database, SQLite or PostgreSQL ("?" marks a
+        parameter); none while its tables do not exist yet."""
+        url = self.env.get("LIVECALL_DATABASE_URL", "")
+        if not url.startswith("sqlite:///"):
+            return postgres_rows(url, sql, params)
         import sqlite3
 
         if not self.db_path.exists():
@@ -136,11 +144,59 @@ class Service:
         con = sqlite3.connect(self.db_path)
         con.row_factory = sqlite3.Row
         try:
-            return [dict(r) for r in con.execute("SELECT * FROM gate_decisions ORDER BY id")]
+            return [dict(r) for r in con.execute(sql, params)]
         except sqlite3.OperationalError:
             return []
         finally:
             con.close()
+
+
+def postgres_rows(url: str, sql: str, params: tuple[object, ...] = ()) -> list[dict[str, Any]]:
+    import psycopg2
+    import psycopg2.errors
+    import psycopg2.extras
+
+    conn = psycopg2.connect(url)
+    try:
+        with conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cursor:
+            cursor.execute(sql.replace("?", "%s"), params)
+            return [dict(r) for r in cursor.fetchall()]
+    except psycopg2.errors.UndefinedTable:
+        return []
+    finally:
+        conn.close()
+
+
+class PostgresDatabases:
+    """Fresh databases on a PostgreSQL server, one per service, dropped afterwards: the
+    integration tests' services run on PostgreSQL when LIVECALL_TEST_SERVICE_POSTGRES_URL
+    names a server (scripts/test runs the database-heavy tests a second time that way)."""
+
+    def __init__(self, server_url: str) -> None:
+        self.server_url = server_url
+        self.names: list[str] = []
+
+    def _admin(self, statement: str) -> None:
+        import psycopg2
+
+        conn = psycopg2.connect(self.server_url)
+        conn.autocommit = True
+        try:
+            with conn.cursor() as cursor:
+                cursor.execute(statement)
+        finally:
+            conn.close()
+
+    def create(self) -> str:
+        name = f"livecall_it_{os.getpid()}_{len(self.names)}_{int(time.time() * 1000) % 10**8}"
+        self._admin(f"CREATE DATABASE {name}")
+        self.names.append(name)
+        return self.server_url.rsplit("/", 1)[0] + "/" + name
+
+    def drop_all(self) -> None:
+        for name in self.names:
+            self._admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        self.names.clear()
 
 
 NATIONS = ("England", "Scotland", "Wales", "Northern Ireland")

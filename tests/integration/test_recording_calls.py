@@ -3,7 +3,6 @@ decline and objection keys, unanswered calls, pauses and role-play."""
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -26,23 +25,11 @@ NEVER_ANSWERS = "07700900999"
 
 def recordings(service: Service) -> list[dict[str, Any]]:
     """This test's recordings (the service also registers older files it finds on disk)."""
-    con = sqlite3.connect(service.db_path)
-    con.row_factory = sqlite3.Row
-    try:
-        return [dict(r) for r in con.execute("SELECT * FROM recordings WHERE started_at >= ? ORDER BY id", (service.started_at,))]
-    except sqlite3.OperationalError:
-        return []
-    finally:
-        con.close()
+    return service.rows("SELECT * FROM recordings WHERE started_at >= ? ORDER BY id", (service.started_at,))
 
 
 def rows(service: Service, table: str) -> list[dict[str, Any]]:
-    con = sqlite3.connect(service.db_path)
-    con.row_factory = sqlite3.Row
-    try:
-        return [dict(r) for r in con.execute(f"SELECT * FROM {table} ORDER BY id")]
-    finally:
-        con.close()
+    return service.rows(f"SELECT * FROM {table} ORDER BY id")
 
 
 def host(sandbox: SandboxInfo, asterisk_path: str) -> Path:
