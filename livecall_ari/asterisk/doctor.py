@@ -104,6 +104,7 @@ async def run_checks(app: App) -> list[Check]:
                 info = await ari.call("asterisk_info")
                 version = info.get("system", {}).get("version", "?") if isinstance(info, dict) else "?"
                 checks.append(Check("ARI", True, f"reachable at {s.ari.url}, Asterisk {version}, credentials accepted"))
+                checks.append(system_name_check(app, info))
             except AriError as exc:
                 why = "credentials refused (check [ari] user/password and ari_livecall.conf)" if exc.status == 401 else str(exc)
                 checks.append(Check("ARI", False, why))
@@ -122,6 +123,22 @@ async def run_checks(app: App) -> list[Check]:
     checks.append(_database_check(app))
     checks.append(recordings_disk_check(app))
     return checks
+
+
+def system_name_check(app: App, info: object) -> Check:
+    """Asterisk's systemname against [asterisk] system_name: PBXs sharing one database tell
+    their CDRs apart by it (it prefixes every uniqueid)."""
+    config = info.get("config", {}) if isinstance(info, dict) else {}
+    asterisk_name = str(config.get("name", "") if isinstance(config, dict) else "")
+    ours = app.settings.system_name()
+    if asterisk_name == ours:
+        return Check("system name", True, f"Asterisk's systemname is {ours!r}, as [asterisk] system_name")
+    shared = not app.settings.database_url().startswith("sqlite")
+    why = (f"Asterisk's systemname is {asterisk_name or '(not set)'!r}, [asterisk] system_name is {ours!r}: set "
+           f"`systemname = {ours}` in asterisk.conf [options]")
+    if shared:
+        why += " (PBXs sharing this database tell their CDRs apart by it)"
+    return Check("system name", not shared, why, warning=shared)
 
 
 def recordings_disk_check(app: App) -> Check:
