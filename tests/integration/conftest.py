@@ -46,9 +46,9 @@ def make_service(sandbox: SandboxInfo) -> Iterator[object]:
         db = Path(tempfile.mkdtemp(prefix="livecall-db-")) / "livecall.db"
         url = databases.create() if databases is not None else f"sqlite:///{db}"
         full = {"LIVECALL_DATABASE_URL": url, **env}
-        service = Service(full, db).start()
-        started.append(service)
-        return service
+        service = Service(full, db)
+        started.append(service)  # stopped afterwards even if it never registers
+        return service.start()
 
     yield make
     for service in started:

@@ -130,6 +130,13 @@ def make_second_sandbox(first: Pbx, folder: Path) -> Pbx:
     settings.asterisk.root = "sandbox"
     settings.asterisk.system_name = "livecall-second-pbx"
     settings_file.write_text(config.dump(settings))
+    # The same as overrides: the suite's own environment may name the first sandbox's (CI's
+    # LIVECALL_SANDBOX_DIR, say), and an override wins over any settings file.
+    overrides = {**SECOND, "sandbox": {**SECOND["sandbox"], "dir": str(SECOND_CHROOT)},
+                 "asterisk": {"root": "sandbox", "system_name": "livecall-second-pbx"}}
+    for section, values in overrides.items():
+        for key, value in values.items():
+            env[f"LIVECALL_{section}_{key}".upper()] = str(value)
     seed_chroot(first.settings.sandbox_path(), SECOND_CHROOT)
     livecall("sandbox", "up", env=env)
     return Pbx("second", env)
