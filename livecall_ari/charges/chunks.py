@@ -60,12 +60,6 @@ class Chunk:
     incomplete: bool  # the file's last line has no newline yet (left out)
     start_offset: int = -1  # where its first line starts
 
-    @property
-    def last(self) -> bool:
-        """Nothing can follow this chunk in the file as it was read: it ends at a last line
-        still being written, or it is short of lines."""
-        return self.incomplete or self.lines == 0
-
 
 def parse_chunks(
     f: BinaryIO, offset: int, line_no: int, parser: LineParser, lines_per_chunk: int, *, stride: int = 1, index: int = 0
@@ -115,8 +109,9 @@ class _Job:
     index: int = 0
 
 
-def parser_processes() -> int:
-    """How many child processes parse a big file: one per core, the importer sharing one."""
+def cores() -> int:
+    """The cores this process may run on, at most 4: how many parser processes parse a big
+    file (the importer sharing one), and how many parts rating groups in."""
     return max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
 
 
@@ -199,7 +194,7 @@ class ParserProcess:
         processes: int | None = None,
     ) -> None:  # fmt: skip
         st = os.fstat(f.fileno())
-        stride = processes or parser_processes()
+        stride = processes or cores()
         self._children = [
             _Child(_Job(settings, source, st.st_dev, st.st_ino, offset, line_no, lines_per_chunk, stride, i))
             for i in range(stride)
@@ -218,7 +213,7 @@ class ParserProcess:
                 return
             yield chunk
             expected = chunk.end_offset
-            if chunk.last or chunk.lines < self._children[0].job.lines_per_chunk:
+            if chunk.incomplete or chunk.lines < self._children[0].job.lines_per_chunk:  # the file's end, then
                 return
 
     def close(self) -> None:

@@ -7,7 +7,6 @@ import asyncio
 import concurrent.futures
 import datetime as dt
 import logging
-import os
 import queue
 import threading
 from pathlib import Path
@@ -18,6 +17,7 @@ import peewee
 
 from livecall_ari.charges import daily
 from livecall_ari.charges.cdr import LocalTimes
+from livecall_ari.charges.chunks import cores
 from livecall_ari.charges.classify import NumberClassifier
 from livecall_ari.charges.models import CdrRow
 from livecall_ari.charges.rating import BILLING_ZONE, Call, Rater, Statement, statement_window
@@ -217,8 +217,8 @@ def _groups(db: peewee.Database, sql: str, start: int, end: int) -> Iterator[tup
 
 def _parts(db: peewee.Database, start: int, end: int) -> list[tuple[int, int]]:
     """[start, end) cut where the calls in it are split about evenly, one part per core."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    if cores < 2:
+    parts = cores()
+    if parts < 2:
         return [(start, end)]
     table = CdrRow._meta.table_name
     p = db.param
@@ -228,7 +228,6 @@ def _parts(db: peewee.Database, start: int, end: int) -> list[tuple[int, int]]:
     calls, first, last = row
     if not calls or calls < _SPLIT_FROM_CALLS:
         return [(start, end)]
-    parts = min(cores, 4)
     offsets = [
         db.execute_sql(  # type: ignore[no-untyped-call]
             f"SELECT start_utc FROM {table} WHERE start_utc >= {p} AND start_utc < {p} ORDER BY start_utc LIMIT 1 OFFSET {p}",
