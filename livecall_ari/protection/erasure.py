@@ -36,8 +36,8 @@ from livecall_ari.recording.files import recording_files
 from livecall_ari.protection.core import canonical, key_fingerprint, keyed_hash, pseudonym
 from livecall_ari.protection.models import DsarRequest, ErasureJob, LegalHoldRecord, Suppression
 from livecall_ari.protection.registry import (
-    OWN_TABLES, columns, execute, is_text, linked_files, match, number_forms, personal_tables, pk, q, recording_linked_tables,
-    row_id, subject_calls,
+    OWN_TABLES, columns, delete_recording_linked, execute, is_text, linked_files, match, number_forms, personal_tables, pk,
+    q, row_id, subject_calls,
 )
 from livecall_ari.screening.store import ScreeningStore
 
@@ -160,11 +160,8 @@ class Erasure:
             ids = [row_id(r) for r in rows]
             if ids:
                 # What is kept about these recordings (coaching comments, scorecards) goes with them.
-                marks = ", ".join([self.db.param] * len(ids))
-                for table in recording_linked_tables(self.db):
-                    cursor = execute(self.db, f"DELETE FROM {q(table)} WHERE {q('recording')} IN ({marks})", ids)
-                    if cursor.rowcount:
-                        counts[f"{table}_deleted"] = cursor.rowcount
+                for table, n in delete_recording_linked(self.db, ids).items():
+                    counts[f"{table}_deleted"] = n
                 RecordingPause.delete().where(RecordingPause.recording.in_(ids)).execute()
                 Recording.delete().where(pk(Recording).in_(ids)).execute()
             self._mark(job, "recordings", counts)

@@ -100,6 +100,20 @@ def recording_linked_tables(db: peewee.Database) -> list[str]:
     ]  # fmt: skip
 
 
+def delete_recording_linked(db: peewee.Database, recording_ids: list[int]) -> dict[str, int]:
+    """Delete what :func:`recording_linked_tables` hold about these recordings: rows deleted
+    per table (only tables that had some)."""
+    deleted: dict[str, int] = {}
+    if not recording_ids:
+        return deleted
+    marks = ", ".join([db.param] * len(recording_ids))
+    for table in recording_linked_tables(db):
+        cursor = execute(db, f"DELETE FROM {q(table)} WHERE {q('recording')} IN ({marks})", recording_ids)
+        if cursor.rowcount:
+            deleted[table] = cursor.rowcount
+    return deleted
+
+
 def match(table: PersonalTable, e164: str, param: str) -> tuple[str, list[Any]]:
     """SQL condition and parameters selecting ``table``'s rows about the number."""
     if table.stores == "key":

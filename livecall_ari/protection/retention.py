@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from livecall_ari.protection import audit
 from livecall_ari.protection.core import LegalHold, RetainedRecord, RetentionVerdict, retention_plan
-from livecall_ari.protection.registry import execute, pk, q, recording_linked_tables, row_id
+from livecall_ari.protection.registry import delete_recording_linked, pk, row_id
 from livecall_ari.protection.models import CallLawfulBasis, LegalHoldRecord, RetentionRun
 from livecall_ari.protection.services import basis_policy, retention_policy
 from livecall_ari.storage.times import from_db, to_db
@@ -112,9 +112,7 @@ def run_retention(app: "App", now: dt.datetime, *, dry_run: bool, actor: str) ->
                     emptied = Recording.select(pk(Recording)).where(
                         (Recording.call_id == record.call_id) & (Recording.state == "deleted"))
                     RecordingPause.delete().where(RecordingPause.recording.in_(emptied)).execute()
-                    gone = [row_id(r) for r in emptied]
-                    for table in recording_linked_tables(db) if gone else []:  # coaching comments, scorecards
-                        execute(db, f"DELETE FROM {q(table)} WHERE {q('recording')} IN ({', '.join([db.param] * len(gone))})", gone)
+                    delete_recording_linked(db, [row_id(r) for r in emptied])  # coaching comments, scorecards
                     Recording.delete().where((Recording.call_id == record.call_id) & (Recording.state == "deleted")).execute()
                     CallLawfulBasis.delete().where(CallLawfulBasis.call_id == record.call_id).execute()
                 audit.append(actor, "retention.delete", audit.subject_for_call(record.call_id), details | {"decision": record.id}, at=now)
