@@ -27,7 +27,7 @@ import pytest
 from livecall_ari import config
 from livecall_ari.sandbox.sipp import SippCall, SippResult, start_call
 from tests.conftest import until
-from tests.integration.harness import LIVECALL, ROOT, SandboxInfo, livecall
+from tests.integration.harness import LIVECALL, ROOT, PostgresDatabases, SandboxInfo, livecall, postgres_rows
 
 # The second sandbox the fixture makes (sandbox D of the helpers' allocation: its own ports,
 # PSTN address and chroot, clear of sandbox A's).
@@ -192,32 +192,15 @@ class PbxService:
 class SharedDatabase:
     """A fresh database on the shared PostgreSQL server, read with plain SQL."""
 
-    def __init__(self, server_url: str, name: str) -> None:
-        import psycopg2
-
-        self.server_url = server_url
-        self.name = name
-        self._admin = psycopg2.connect(server_url)
-        self._admin.autocommit = True
-        with self._admin.cursor() as cursor:
-            cursor.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-            cursor.execute(f"CREATE DATABASE {name}")
-        self.url = server_url.rsplit("/", 1)[0] + "/" + name
+    def __init__(self, server_url: str) -> None:
+        self._databases = PostgresDatabases(server_url)
+        self.url = self._databases.create()
 
     def rows(self, sql: str, params: tuple[object, ...] = ()) -> list[dict[str, Any]]:
-        import psycopg2
-        import psycopg2.extras
-
-        with psycopg2.connect(self.url) as conn, conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cursor:
-            cursor.execute(sql, params)
-            found = [dict(r) for r in cursor.fetchall()]
-        conn.close()
-        return found
+        return postgres_rows(self.url, sql, params)
 
     def drop(self) -> None:
-        with self._admin.cursor() as cursor:
-            cursor.execute(f"DROP DATABASE IF EXISTS {self.name} WITH (FORCE)")
-        self._admin.close()
+        self._databases.drop_all()
 
 
 @dataclass
@@ -260,9 +243,9 @@ def shared_server_url() -> str:
     return server
 
 
-def shared_database(name: str) -> Iterator[SharedDatabase]:
+def shared_database() -> Iterator[SharedDatabase]:
     """A fresh database on the PostgreSQL server the PBXs share, dropped afterwards."""
-    database = SharedDatabase(shared_server_url(), f"{name}_{os.getpid()}")
+    database = SharedDatabase(shared_server_url())
     try:
         yield database
     finally:

@@ -37,7 +37,7 @@ def pbxs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Pbx, Pbx]]:
 
 @pytest.fixture
 def pair(pbxs: tuple[Pbx, Pbx]) -> Iterator[TwoPbxs]:
-    for database in shared_database("livecall_two_pbx"):
+    for database in shared_database():
         yield TwoPbxs(*pbxs, database)
 
 
