@@ -9,6 +9,8 @@ the destination's ``*_livecall.conf`` files; the admin adds the ``#include`` lin
 from __future__ import annotations
 
 import difflib
+import functools
+from importlib import resources
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -19,7 +21,8 @@ from livecall_ari.config import Settings
 from livecall_ari.gate.core import CONTEXT_ALLOWED, CONTEXT_BLOCKED, EMERGENCY_NUMBERS, PURPOSES
 from livecall_ari.recording.core import RecordingPolicy
 
-TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "asterisk_conf"
+# Shipped inside the package (a wheel holds them as plain files, so Jinja's loader reads them).
+TEMPLATE_DIR = Path(str(resources.files("livecall_ari") / "asterisk_conf"))
 
 # Which stock file includes each generated one.
 INCLUDED_FROM = {
@@ -69,6 +72,11 @@ def environment(override_dir: Path | None = None, template_dir: Path = TEMPLATE_
     return env
 
 
+def agi_url(settings: Settings, script: str) -> str:
+    """The FastAGI URL the generated dialplan calls for ``script`` (every AGI() goes through here)."""
+    return f"agi://{settings.fastagi.host}:{settings.fastagi.port}/{script}"
+
+
 def template_context(settings: Settings, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
     policy = RecordingPolicy(settings.recording.policy, settings.recording.notice, settings.recording.on_decline)
     rec_dir = settings.recordings_dir().rstrip("/")
@@ -76,7 +84,7 @@ def template_context(settings: Settings, extra: Mapping[str, Any] | None = None)
         "settings": settings,
         "contexts": {"allowed": CONTEXT_ALLOWED, "blocked": CONTEXT_BLOCKED},
         "emergency_numbers": sorted(EMERGENCY_NUMBERS),
-        "agi": f"agi://{settings.fastagi.host}:{settings.fastagi.port}",
+        "agi_url": functools.partial(agi_url, settings),
         "recordings_dir": dialplan_escape(rec_dir),
         "recorded_purposes": "|".join(p for p in PURPOSES if policy.records(p)),
         "noticed_purposes": "|".join(p for p in PURPOSES if policy.notifies(p)),
@@ -104,6 +112,8 @@ def render_all(
     env = environment(override_dir, template_dir)
     context = template_context(settings, extra)
     names = sorted(p.name for p in template_dir.glob("*.conf.j2"))
+    if not names:
+        raise FileNotFoundError(f"no LiveCall templates (*.conf.j2) in {template_dir}: the package is incomplete")
     return [RenderedFile(name[: -len(".j2")], env.get_template(name).render(context)) for name in names]
 
 
@@ -113,6 +123,8 @@ def render_dir(base: str, subdir: str, settings: Settings, extra: Mapping[str, A
     root = TEMPLATE_DIR / base
     env = environment(None, root)
     context = template_context(settings, extra)
+    if not any((root / subdir).glob("*.j2")):
+        raise FileNotFoundError(f"no templates in {root / subdir}: the package is incomplete")
     return [
         RenderedFile(p.name[: -len(".j2")], env.get_template(f"{subdir}/{p.name}").render(context))
         for p in sorted((root / subdir).glob("*.j2"))

@@ -109,7 +109,7 @@ def sounds() -> None:
 @click.option("--dest", type=click.Path(file_okay=False, path_type=Path), default=Path("/usr/share/asterisk/sounds"), show_default=True)
 @click.pass_obj
 def build(app: App, dest: Path) -> None:
-    """Speak every prompt in sounds/prompts.toml into DEST (espeak-ng and sox)."""
+    """Speak every prompt in livecall_ari/sounds/prompts.toml into DEST (espeak-ng and sox)."""
     from livecall_ari.sounds.build import SoundsError, build as build_sounds
 
     try:

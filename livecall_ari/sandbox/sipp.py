@@ -1,6 +1,6 @@
 """Place calls as one of the sandbox's desk phones, with sipp (digest auth).
 
-The scenarios are files under tests/sipp/ (agent_call_answered.xml, agent_call_refused.xml);
+The scenarios are files in scenarios/ beside this module (shipped in the package: the demo uses them) (agent_call_answered.xml, agent_call_refused.xml);
 the demo, the benchmarks and the integration tests all place their calls through here.
 """
 
@@ -19,7 +19,7 @@ from pathlib import Path
 
 from livecall_ari.sandbox.rtp import tone_pcap
 
-SCENARIO_DIR = Path(__file__).resolve().parents[2] / "tests" / "sipp"
+SCENARIO_DIR = Path(__file__).with_name("scenarios")
 # The tone an agent's phone sends, so tests can tell it from the far end's voice.
 AGENT_HZ = 500
 

@@ -1,4 +1,4 @@
-"""Build the prompt files from sounds/prompts.toml with espeak-ng and sox.
+"""Build the prompt files from prompts.toml (beside this module) with espeak-ng and sox.
 
 Each prompt becomes ``DEST/<folder>/<name>.ulaw`` and ``.alaw`` (8 kHz, mono): a G.711 channel
 plays one of them without transcoding. A prompt is rebuilt only when its text changes (the text's
@@ -14,7 +14,7 @@ import tempfile
 import tomllib
 from pathlib import Path
 
-PROMPTS_FILE = Path(__file__).resolve().parents[2] / "sounds" / "prompts.toml"
+PROMPTS_FILE = Path(__file__).with_name("prompts.toml")
 FORMATS = {"ulaw": "mu-law", "alaw": "a-law"}
 
 

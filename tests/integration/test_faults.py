@@ -32,7 +32,7 @@ from tests.integration.harness import (
 
 pytestmark = pytest.mark.sandbox
 
-# 020 7946 3xxx: answered by the PSTN after a short ring (see asterisk_conf/sandbox/pstn).
+# 020 7946 3xxx: answered by the PSTN after a short ring (see livecall_ari/asterisk_conf/sandbox/pstn).
 ALLOWED = [f"0207946310{i}" for i in range(8)]
 ON_TPS = [f"0207946320{i}" for i in range(8)]
 
