@@ -176,6 +176,10 @@ class ScreeningSettings:
     max_list_age_days: int = 28
     # An import with more malformed lines than this is refused whole.
     max_bad_lines: int = 100
+    # An import that would remove more than this share (percent) of the list in force is refused
+    # unless the admin confirms it (`lists import --allow-shrink`, the portal's checkbox): a
+    # truncated download must never switch TPS screening off quietly.
+    max_shrink_percent: int = 5
     # Where the TPS/CTPS list files live; empty means "lists" in the data directory.
     lists_dir: str = ""
 

@@ -41,7 +41,7 @@ def wants_fragment(request: Request) -> bool:
 def routes(portal: Portal) -> list[BaseRoute]:
     from livecall_ari.protection import audit
     from livecall_ari.screening.core import CONSENT_SCOPES
-    from livecall_ari.screening.lists import LIST_NAMES, ImportRefused, ImportReport
+    from livecall_ari.screening.lists import LIST_NAMES, ImportRefused, ImportReport, ShrinkRefused
     from livecall_ari.screening.numbers import NumberParser
     from livecall_ari.screening.services import list_files
 
@@ -62,6 +62,7 @@ def routes(portal: Portal) -> list[BaseRoute]:
             verdict, age = list_freshness(snapshot, today, settings.screening.max_list_age_days)
             lists[name] = {"row": row, "verdict": verdict, "age": age, "history": store.versions(name)[-5:][::-1]}
         return {"lists": lists, "max_age": settings.screening.max_list_age_days,
+                "max_shrink": settings.screening.max_shrink_percent,
                 "objections": store.objections(organisation)[-200:][::-1],
                 "consents": [c for c in store.consents(organisation) if c.withdrawn_at is None][-200:][::-1]}
 
@@ -101,10 +102,11 @@ def routes(portal: Portal) -> list[BaseRoute]:
                 report = await asyncio.to_thread(
                     files.import_file, name, source, delta=field_text(ctx, "kind") == "delta",
                     list_date=dt.date.fromisoformat(list_date) if list_date else None, now=portal.clock(),
-                    by=ctx.viewer.username, on_commit=audited,
+                    by=ctx.viewer.username, on_commit=audited, allow_shrink=field_text(ctx, "allow_shrink") == "yes",
                 )
             except ImportRefused as exc:
-                refused = {"message": str(exc).replace(str(source), source.name), "bad": exc.bad[:SHOWN_BAD_LINES]}
+                refused = {"message": str(exc).replace(str(source), source.name), "bad": exc.bad[:SHOWN_BAD_LINES],
+                           "shrink": isinstance(exc, ShrinkRefused)}
             except ValueError as exc:
                 refused = {"message": f"Not imported: {exc}", "bad": []}
             finally:

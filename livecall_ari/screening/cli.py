@@ -90,8 +90,11 @@ def lists_group() -> None:
 @click.option("--list-date", type=click.DateTime(["%Y-%m-%d"]), default=None,
               help="Snapshot date of the data (default: a date in the file name, else today).")
 @click.option("--max-bad-lines", type=int, default=None, help="Refuse the file above this many bad lines.")
+@click.option("--allow-shrink", is_flag=True,
+              help="Import even if it removes more than [screening] max_shrink_percent of the list in force.")
 @click.pass_obj
-def import_list(app: App, name: str, file: Path, delta: bool, list_date: dt.datetime | None, max_bad_lines: int | None) -> None:
+def import_list(app: App, name: str, file: Path, delta: bool, list_date: dt.datetime | None, max_bad_lines: int | None,
+                allow_shrink: bool) -> None:
     """Import FILE as the NAME (tps or ctps) list, replacing it atomically."""
     files = list_files(app)
     if max_bad_lines is not None:
@@ -125,7 +128,7 @@ def import_list(app: App, name: str, file: Path, delta: bool, list_date: dt.date
     try:
         report = files.import_file(
             name, file, delta=delta, list_date=list_date.date() if list_date else None, now=_now(), by=_user(),
-            progress=progress, stage=stage, on_commit=audited,
+            progress=progress, stage=stage, on_commit=audited, allow_shrink=allow_shrink,
         )
     except ImportRefused as refused:
         for bad in refused.bad:

@@ -54,6 +54,24 @@ class ImportRefused(Exception):
         self.bad = bad or []
 
 
+class ShrinkRefused(ImportRefused):
+    """The import would remove more of the list in force than allowed; confirm to go ahead."""
+
+
+def shrink_refusal(in_force: int, removed: int, max_percent: float) -> str | None:
+    """Why an import removing ``removed`` of the ``in_force`` numbers must be confirmed, or None.
+
+    Pure: a supplier's list shrinks by a fraction of a percent a month, so a file that takes away
+    more than ``max_percent`` is far more likely truncated than true.
+    """
+    if in_force == 0 or removed * 100 <= in_force * max_percent:
+        return None
+    share = removed * 100 / in_force
+    return (f"it would remove {removed:,} of the {in_force:,} numbers in force ({share:.1f}%, more than the "
+            f"{max_percent:g}% allowed); the list in force is kept. If the file is complete, import it again "
+            "confirming the shrink (--allow-shrink)")
+
+
 @dataclass
 class ImportReport:
     list_name: str
@@ -146,10 +164,14 @@ def _sorted_unique(buffer: npt.NDArray[np.int64], filled: int) -> npt.NDArray[np
 class ListFiles:
     """The lists directory: imports into it, and opens the version a database row names."""
 
-    def __init__(self, db: peewee.Database, directory: Path, max_bad_lines: int = 100, chunk_bytes: int = CHUNK_BYTES) -> None:
+    def __init__(
+        self, db: peewee.Database, directory: Path, max_bad_lines: int = 100, chunk_bytes: int = CHUNK_BYTES,
+        max_shrink_percent: float = 5,
+    ) -> None:
         self.db = db
         self.directory = directory
         self.max_bad_lines = max_bad_lines
+        self.max_shrink_percent = max_shrink_percent
         self.chunk_bytes = chunk_bytes
         self.revision_file = RevisionFile(directory / "revision")
         self.store = ScreeningStore(db, self.revision_file)
@@ -178,10 +200,12 @@ class ListFiles:
         progress: Progress | None = None,
         stage: Stage | None = None,
         on_commit: Callable[[ImportReport], None] | None = None,
+        allow_shrink: bool = False,
     ) -> ImportReport:
-        """Import ``source`` as a full replacement or a change file; raise ImportRefused if not.
-        ``on_commit`` runs inside the transaction that puts the new version in force (the audit
-        entry goes there: a version is never in force unaudited)."""
+        """Import ``source`` as a full replacement or a change file; raise ImportRefused if not
+        (ShrinkRefused when it would remove more than ``max_shrink_percent`` of the list in force
+        and ``allow_shrink`` is not given). ``on_commit`` runs inside the transaction that puts
+        the new version in force (the audit entry goes there: a version is never in force unaudited)."""
         if name not in LIST_NAMES:
             raise ImportRefused(f"unknown list {name!r} (use tps or ctps)")
         started = time.perf_counter()
@@ -199,6 +223,10 @@ class ListFiles:
             keys, days = self._merge(current, additions, deletions, delta, _day(snapshot), report)
             if keys.shape[0] == 0 and not delta:
                 raise ImportRefused(f"{source}: no numbers in the file; the list in force is kept")
+            in_force = int(current.keys.shape[0]) if current is not None else 0
+            why = None if allow_shrink else shrink_refusal(in_force, report.removed, self.max_shrink_percent)
+            if why is not None:
+                raise ShrinkRefused(f"{source}: not imported: {why}")
             file_name = f"{name}-{now.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}-{time.monotonic_ns()}.list"
             tmp = self.directory / (file_name + ".tmp")
             write_list_file(tmp, keys, days, snapshot)

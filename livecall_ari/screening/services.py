@@ -194,7 +194,8 @@ def policy_from_settings(settings: config.Settings) -> ScreeningPolicy:
 
 def list_files(app: "App") -> ListFiles:
     settings = app.settings
-    return ListFiles(app.database(), lists_directory(settings), settings.screening.max_bad_lines)
+    return ListFiles(app.database(), lists_directory(settings), settings.screening.max_bad_lines,
+                     max_shrink_percent=settings.screening.max_shrink_percent)
 
 
 def build_screener(settings: config.Settings) -> Screener:
