@@ -202,6 +202,10 @@ class NumberParser:
     def parse(self, dialled: str) -> Number | None:
         """The valid number behind ``dialled`` (prefix and punctuation dropped), else None."""
         digits = self.strip_prefix(compact(dialled))
+        if digits.count("+") > 1:
+            # Punctuation between two plus signs ("+-+60...") is not a number; dropping it first
+            # would make one ("++60..."): leave the text as written to phonenumbers.
+            return self._slow(self.strip_prefix(dialled.strip()))
         nsn = self._fast_nsn(digits)
         if nsn is not None:
             kind = self._plus44.type_of(nsn)

@@ -79,6 +79,8 @@ def test_normalisation_agrees_with_phonenumbers(lead: str, nsn: str, cuts: list[
 
 @settings(max_examples=500, deadline=None)
 @given(st.text(alphabet="0123456789+ -()", max_size=20))
+@example("+-+60102000000")  # found by this test: two plus signs must not be merged into one
+@example("++60102000000")
 def test_normalisation_agrees_with_phonenumbers_on_any_dial_string(dialled: str) -> None:
     number = PARSER.parse(dialled)
     assert (number.e164 if number else None) == reference_e164(dialled)
