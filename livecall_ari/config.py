@@ -98,8 +98,12 @@ class AsteriskSettings:
     # argument). The sandbox's settings use "livecall sandbox rx".
     rx_command: str = "asterisk -rx"
     # Where Asterisk's filesystem is seen from this host: "" when LiveCall runs beside it,
-    # "sandbox" for the sandbox's chroot, or a folder. Recordings' paths are mapped through it.
+    # "sandbox" for the sandbox's chroot, or a folder. Every path of an Asterisk file (recordings,
+    # [charges] cdr_file, /etc/asterisk) is mapped through it.
     root: str = ""
+    # Phones' contexts deliberately outside the gate (a test bench, a lobby phone): `livecall
+    # doctor` warns about them instead of failing. Everything else a phone dials must reach it.
+    ungated_contexts: list[str] = field(default_factory=list)
     # This PBX's name, unique among the PBXs whose services share one database: it keys each
     # CDR file's import checkpoint, and belongs in Asterisk's asterisk.conf as `systemname` (so
     # uniqueids, part of each CDR's identity, differ between PBXs). Empty: this host's name.

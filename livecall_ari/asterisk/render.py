@@ -28,6 +28,7 @@ TEMPLATE_DIR = Path(str(resources.files("livecall_ari") / "asterisk_conf"))
 INCLUDED_FROM = {
     "extensions_livecall.conf": "extensions.conf",
     "ari_livecall.conf": "ari.conf",
+    "http_livecall.conf": "http.conf",
     "cdr_custom_livecall.conf": "cdr_custom.conf",
     "pjsip_livecall.conf": "pjsip.conf",
     "features_livecall.conf": "features.conf",

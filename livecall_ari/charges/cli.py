@@ -22,16 +22,26 @@ def cdr_group() -> None:
 
 
 @cdr_group.command("import")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=False)
 @click.option("--restart", is_flag=True, help="Read FILE from its start (records already imported are still not doubled).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Records per transaction.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_obj
-def import_cdrs(app: App, file: Path, restart: bool, batch_size: int | None, as_json: bool) -> None:
+def import_cdrs(app: App, file: Path | None, restart: bool, batch_size: int | None, as_json: bool) -> None:
     """Import the CDRs in FILE, exactly once: a re-run imports only what is new.
 
-    Bad lines are reported on stderr with file and line number, and skipped.
+    FILE defaults to [charges] cdr_file, a path as Asterisk sees it (mapped through [asterisk]
+    root). Bad lines are reported on stderr with file and line number, and skipped.
     """
+    if file is None:
+        from livecall_ari.recording.files import on_host
+
+        if not app.settings.charges.cdr_file:
+            raise click.ClickException("no FILE given and [charges] cdr_file is empty")
+        file = on_host(app.settings, app.settings.charges.cdr_file)
+        if not file.is_file():
+            raise click.ClickException(f"{file} ([charges] cdr_file {app.settings.charges.cdr_file} under "
+                                       f"[asterisk] root {app.settings.asterisk_root()}) does not exist")
 
     def report(bad: BadLine) -> None:
         click.echo(f"bad line skipped: {bad}", err=True)
