@@ -66,6 +66,7 @@ def _write_private(path: Path, text: str) -> None:
 
 
 def _register() -> None:
+    from livecall_ari.alarms.cli import commands as alarms_commands
     from livecall_ari.asterisk.cli import commands as asterisk_commands
     from livecall_ari.charges.cli import commands as charges_commands
     from livecall_ari.gate.cli import commands as gate_commands
@@ -78,7 +79,7 @@ def _register() -> None:
 
     for group in (
         gate_commands, asterisk_commands, sandbox_commands, screening_commands, charges_commands,
-        recording_commands, supervision_commands, protection_commands, portal_commands,
+        recording_commands, supervision_commands, protection_commands, portal_commands, alarms_commands,
     ):
         for command in group:
             main.add_command(command)

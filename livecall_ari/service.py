@@ -105,15 +105,18 @@ def extra_tasks(app: App, stop: asyncio.Event, deps: ServiceDependencies) -> lis
         ("retention", retention_loop(app, stop)),
     ]
     if app.settings.charges.cdr_file:
+        from livecall_ari.alarms.services import UnscreenedWatch
         from livecall_ari.charges.services import follow_cdrs
         from livecall_ari.recording.files import on_host
+
+        watch = UnscreenedWatch.from_app(app)  # every imported batch is checked for unscreened calls
 
         # A path as Asterisk sees it: through [asterisk] root (a chroot, a container, the demo).
         cdr_file = on_host(app.settings, app.settings.charges.cdr_file)
         if not cdr_file.exists():
             log.warning(json.dumps({"event": "cdr_file_missing", "path": str(cdr_file), "hint": "waiting for it; "
                                     "check [charges] cdr_file and [asterisk] root (`livecall doctor`)"}))
-        tasks.append(("cdr-follow", follow_cdrs(app, cdr_file, stop)))
+        tasks.append(("cdr-follow", follow_cdrs(app, cdr_file, stop, on_batch=watch.check)))
     if app.settings.web.enabled:
         from livecall_ari.web.server import serve_web
         from livecall_ari.web.app import WebDependencies

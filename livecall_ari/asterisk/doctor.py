@@ -96,6 +96,9 @@ def exposure_checks(app: App) -> list[Check]:
 async def run_checks(app: App) -> list[Check]:
     s = app.settings
     checks: list[Check] = exposure_checks(app)
+    from livecall_ari.alarms.services import unscreened_check  # fails until every unscreened call is acknowledged
+
+    checks.append(unscreened_check(app))
     from livecall_ari.asterisk.pbx_checks import pbx_checks  # its checks' causes come before ARI's symptoms
 
     checks += await pbx_checks(app)

@@ -239,13 +239,20 @@ def _parts(db: peewee.Database, start: int, end: int) -> list[tuple[int, int]]:
     return [(a, b) for a, b in zip(cuts, cuts[1:]) if a < b]
 
 
-async def follow_cdrs(app: App, path: Path, stop: asyncio.Event, poll_interval: float = 1.0) -> None:
+async def follow_cdrs(
+    app: App,
+    path: Path,
+    stop: asyncio.Event,
+    poll_interval: float = 1.0,
+    on_batch: Callable[[list[tuple[int, str]]], object] | None = None,
+) -> None:
     """Import the CDR file at ``path`` as it grows, until ``stop`` is set; for ``livecall serve``.
 
     Reads run on one worker thread (with its own database connection), so the event loop never
     waits on the disk. Each poll imports the lines appended since the last one, exactly once,
     through rotation and truncation (see :class:`CdrFollower`); bad lines are logged with file
-    and line number. A missing file is waited for.
+    and line number. A missing file is waited for. ``on_batch`` sees each batch's records in
+    the batch's transaction (the unscreened-call alarm's check, wired by the service).
     """
     executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="livecall-cdr")
     loop = asyncio.get_running_loop()
@@ -254,7 +261,7 @@ async def follow_cdrs(app: App, path: Path, stop: asyncio.Event, poll_interval: 
     def report(bad: BadLine) -> None:
         log.warning("bad CDR line skipped: %s", bad)
 
-    follower = CdrFollower(db, path, cdr_ingest(app), on_bad=report, pbx=app.settings.system_name())
+    follower = CdrFollower(db, path, cdr_ingest(app), on_bad=report, pbx=app.settings.system_name(), on_batch=on_batch)
 
     def poll() -> int:
         return sum(r.inserted for r in follower.poll())

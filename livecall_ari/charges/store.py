@@ -229,12 +229,14 @@ def ingest_from(
     *,
     on_bad: Callable[[BadLine], None] | None = None,
     before_commit: Callable[[Checkpoint], None] | None = None,
+    on_batch: Callable[[list[tuple[int, str]]], object] | None = None,
 ) -> IngestResult:
     """Read whole lines from ``f`` at ``checkpoint.offset`` to its end, committing each batch
     of records together with the advanced checkpoint (updated in place).
 
     ``before_commit`` runs inside each batch's transaction, after the inserts: tests use it
-    to kill the process at the worst moment.
+    to kill the process at the worst moment. ``on_batch`` also runs inside it, with each
+    record's (start_utc, CDR line): what it writes is committed with the batch, or not at all.
     """
     source = checkpoint.path
     result = IngestResult(source, resumed_at_line=checkpoint.line_no)
@@ -251,6 +253,8 @@ def ingest_from(
         result.bad_count += len(chunk.bad)
         with db.atomic():
             result.inserted += _insert(db, chunk.rows)
+            if on_batch is not None:
+                on_batch(batch_lines(chunk.rows))
             if chunk.head is not None:
                 checkpoint.head = head_hash(chunk.head)
             checkpoint.offset, checkpoint.line_no = chunk.end_offset, chunk.end_line_no
@@ -263,6 +267,15 @@ def ingest_from(
         result.lines += chunk.lines
     result.offset, result.line_no = checkpoint.offset, checkpoint.line_no
     return result
+
+
+_START = INSERT_COLUMNS.index("start_utc")
+_LINE = INSERT_COLUMNS.index("cdr_line")
+
+
+def batch_lines(flat: list[object]) -> list[tuple[int, str]]:
+    """(start_utc, CDR line as read) of each record of a batch (the insert's flat columns)."""
+    return [(int(flat[i + _START]), str(flat[i + _LINE])) for i in range(0, len(flat), _WIDTH)]  # type: ignore[call-overload]
 
 
 def import_file(
@@ -305,12 +318,14 @@ class CdrFollower:
         ingest: CdrIngest,
         on_bad: Callable[[BadLine], None] | None = None,
         pbx: str = "",
+        on_batch: Callable[[list[tuple[int, str]]], object] | None = None,
     ) -> None:
         self.db = db
         self.path = path
         self.ingest = ingest
         self.on_bad = on_bad
         self.pbx = pbx
+        self.on_batch = on_batch
         self._f: BinaryIO | None = None
         self._checkpoint: Checkpoint | None = None
 
@@ -332,7 +347,7 @@ class CdrFollower:
 
     def _read(self) -> IngestResult:
         assert self._f is not None and self._checkpoint is not None
-        return ingest_from(self.db, self._f, self._checkpoint, self.ingest, on_bad=self.on_bad)
+        return ingest_from(self.db, self._f, self._checkpoint, self.ingest, on_bad=self.on_bad, on_batch=self.on_batch)
 
     def poll(self) -> list[IngestResult]:
         """Import what was appended since the last poll; the results of each file read."""

@@ -35,6 +35,8 @@ PERMISSIONS: Mapping[str, frozenset[str]] = {
     # Erasure destroys recordings: an administrator's act.
     "protection.erase": frozenset({"admin"}),
     "audit.view": frozenset({"admin", "auditor"}),
+    # The unscreened-call alarm's banner: administrators and the data protection officer.
+    "alarms.view": frozenset({"admin", "auditor"}),
     "users.manage": frozenset({"admin"}),
 }
 

@@ -115,6 +115,7 @@ class Portal:
         nav = [(href, label) for href, label, perm in NAV if viewer is not None and can(viewer, perm)]
         body = self.env.get_template(name).render(
             request=request, viewer=viewer, csrf=ctx.csrf if ctx else "", nav=nav, path=request.url.path,
+            unscreened=unscreened_alarms() if viewer is not None and can(viewer, "alarms.view") else [],
             can=(lambda p: viewer is not None and can(viewer, p)), organisation=self.settings.organisation.name,
             **values,
         )
@@ -157,6 +158,13 @@ class Portal:
                     await ctx.form.close()  # an upload's spooled temp file, else left to the GC
 
         return endpoint
+
+
+def unscreened_alarms() -> list[dict[str, Any]]:
+    """The unacknowledged unscreened-call alarms, for the banner every page shows admins and the DPO."""
+    from livecall_ari.alarms.services import alarms
+
+    return alarms(open_only=True)
 
 
 def _text(value: Any) -> str | None:

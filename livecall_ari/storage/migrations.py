@@ -33,6 +33,7 @@ def create_tables(*models: type[peewee.Model]) -> Callable[[peewee.Database], No
 
 def _capabilities() -> list[ModuleType]:
     # Imported here, not at module level, so a capability's models can import this module.
+    from livecall_ari.alarms import models as alarms
     from livecall_ari.charges import models as charges
     from livecall_ari.gate import models as gate
     from livecall_ari.portal import models as portal
@@ -41,7 +42,7 @@ def _capabilities() -> list[ModuleType]:
     from livecall_ari.screening import models as screening
     from livecall_ari.supervision import models as supervision
 
-    return [gate, screening, charges, recording, supervision, protection, portal]
+    return [gate, screening, charges, recording, supervision, protection, portal, alarms]
 
 
 def all_models() -> list[type[peewee.Model]]:

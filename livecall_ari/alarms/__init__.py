@@ -1,0 +1,1 @@
+"""The unscreened-call alarm: calls from agents' phones that reached the trunk without the gate."""
