@@ -27,10 +27,30 @@ class App:
             from livecall_ari.storage import open_database
 
             self._db = open_database(self.settings.database_url())
+            self._seal_audit_trail()
         return self._db
+
+    def _seal_audit_trail(self) -> None:
+        """Give the audit trail its key and anchor file (kept outside the database)."""
+        import logging
+
+        from livecall_ari.protection import audit
+        from livecall_ari.protection.crypto import KeyFileError, audit_anchor_path, audit_key, audit_key_path
+
+        new_key = not audit_key_path(self.settings).exists()
+        try:
+            seal = audit.AuditSeal(audit_key(self.settings), audit_anchor_path(self.settings))
+        except (KeyFileError, OSError) as exc:
+            # The hash chain still holds; `livecall doctor` and `audit verify` say what is missing.
+            logging.getLogger("livecall.audit").warning("audit trail not sealed: %s", exc)
+            seal = None
+        audit.configure(seal, self._db, new_key=new_key)
 
     def close(self) -> None:
         if self._db is not None:
+            from livecall_ari.protection import audit
+
+            audit.release(self._db)
             self._db.close()
             self._db = None
 

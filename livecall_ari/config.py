@@ -254,6 +254,12 @@ class ProtectionSettings:
     # Key files (0600), outside the database; empty: beside the settings file.
     key_file: str = ""
     erasure_key_file: str = ""
+    # The audit trail's key (MACs over entries and head; empty: audit.key beside the settings
+    # file) and its anchor file, appended to outside the database (empty: audit-anchors.jsonl
+    # in the data directory); `livecall serve` appends an anchor this often when the trail grew.
+    audit_key_file: str = ""
+    audit_anchor_file: str = ""
+    audit_anchor_minutes: int = 60
 
 
 @dataclass

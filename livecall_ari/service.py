@@ -98,11 +98,12 @@ def _report_failure(task: "asyncio.Task[None]") -> None:
 
 def extra_tasks(app: App, stop: asyncio.Event, deps: ServiceDependencies) -> list[tuple[str, Coroutine[Any, Any, None]]]:
     """Background work of other capabilities that runs inside ``livecall serve``."""
-    from livecall_ari.protection.services import retention_loop
+    from livecall_ari.protection.services import audit_anchor_loop, retention_loop
 
     tasks: list[tuple[str, Coroutine[Any, Any, None]]] = [
         ("recording-reconcile", reconcile_loop(deps.recording, stop)),
         ("retention", retention_loop(app, stop)),
+        ("audit-anchor", audit_anchor_loop(app, stop)),
     ]
     if app.settings.charges.cdr_file:
         from livecall_ari.alarms.services import UnscreenedWatch

@@ -8,13 +8,21 @@ convention so a subject access export can find them: ``recording:<id>``, ``call:
 
 Appends are serialised by a write lock on SQLite (``BEGIN IMMEDIATE``) and by the unique
 sequence number everywhere else, so two processes never fork the chain.
+
+Once :func:`configure` has been given the audit key (``App.database()`` does it), every entry and
+the head carry a keyed MAC, and :func:`anchor` appends the head to the anchor file outside the
+database (anchors.py says why); :func:`verify` checks both.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
+import os
 import secrets
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 import peewee
@@ -22,10 +30,44 @@ import peewee
 from livecall_ari.protection.core import (
     GENESIS, ChainEntry, ChainReport, canonical, content_hash, entry_hash, verify_chain,
 )
+from livecall_ari.protection.anchors import Anchor, check_anchors, check_macs, entry_mac, head_mac, keyed_from, parse_anchors
 from livecall_ari.protection.models import AuditEntry, AuditHead
 
 UTC = dt.timezone.utc
 REDACTED = "[erased]"
+log = logging.getLogger("livecall.audit")
+
+
+@dataclass(frozen=True)
+class AuditSeal:
+    """The audit key (from its key file, never in the database) and the anchor file."""
+
+    key: bytes
+    anchor_file: Path
+
+    def __repr__(self) -> str:
+        return f"AuditSeal(anchor_file={self.anchor_file})"
+
+
+# The seal of the database the models are bound to (App.database() binds both, once).
+_seal: AuditSeal | None = None
+_sealed_db: object = None
+
+
+def configure(seal: AuditSeal | None, db: object = None, *, new_key: bool = False) -> None:
+    """Seal new entries with ``seal``'s key from now on. When the key was just made, a "keyed"
+    anchor records the head, so verify knows which entries predate it (only then: a missing
+    record later is a sign of tampering, never quietly written again)."""
+    global _seal, _sealed_db
+    _seal, _sealed_db = seal, db
+    if seal is not None and new_key:
+        _append_anchor(seal, "keyed", dt.datetime.now(UTC))
+
+
+def release(db: object) -> None:
+    """Forget the seal set for ``db`` (its App is closing)."""
+    if _sealed_db is db:
+        configure(None)
 
 
 def subject_for_recording(recording_id: int | str) -> str:
@@ -76,6 +118,7 @@ def append_entry(
     details_json = canonical(dict(details or {}))
     salt = secrets.token_hex(16)
     content = content_hash(salt, subject, details_json)
+    seal = _seal
     db = _database()
     for attempt in range(5):
         try:
@@ -83,14 +126,17 @@ def append_entry(
                 head = AuditHead.get_or_none(AuditHead.id == 1)
                 seq, prev = (int(head.seq) + 1, str(head.entry_hash)) if head else (1, GENESIS)
                 digest = entry_hash(seq, stamp, actor, action, content, prev)
+                mac = entry_mac(seal.key, digest) if seal else ""
+                top = head_mac(seal.key, seq, digest) if seal else ""
                 AuditEntry.create(
                     seq=seq, at=stamp, actor=actor, action=action, subject=subject, details=details_json,
-                    salt=salt, content_hash=content, prev_hash=prev, entry_hash=digest,
+                    salt=salt, content_hash=content, prev_hash=prev, entry_hash=digest, mac=mac,
                 )
-                AuditHead.insert(id=1, seq=seq, entry_hash=digest).on_conflict(
-                    conflict_target=[AuditHead.id], update={AuditHead.seq: seq, AuditHead.entry_hash: digest}
+                AuditHead.insert(id=1, seq=seq, entry_hash=digest, mac=top).on_conflict(
+                    conflict_target=[AuditHead.id],
+                    update={AuditHead.seq: seq, AuditHead.entry_hash: digest, AuditHead.mac: top},
                 ).execute()
-                return ChainEntry(seq, stamp, actor, action, subject, details_json, salt, content, prev, digest)
+                return ChainEntry(seq, stamp, actor, action, subject, details_json, salt, content, prev, digest, False, mac)
         except peewee.IntegrityError:
             if attempt == 4:
                 raise
@@ -101,6 +147,7 @@ def _entry(row: AuditEntry) -> ChainEntry:
     return ChainEntry(
         int(row.seq), str(row.at), str(row.actor), str(row.action), str(row.subject), str(row.details),
         str(row.salt), str(row.content_hash), str(row.prev_hash), str(row.entry_hash), bool(row.redacted),
+        str(row.mac or ""),
     )
 
 
@@ -112,9 +159,66 @@ def entries(after: int = 0, limit: int | None = None) -> list[ChainEntry]:
 
 
 def verify() -> ChainReport:
-    """Walk the whole trail; the report lists every problem found."""
+    """Walk the whole trail; the report lists every problem found: the hash chain always, and
+    with the audit key configured, every MAC and the newest anchor too."""
     head = AuditHead.get_or_none(AuditHead.id == 1)
-    return verify_chain(entries(), (int(head.seq), str(head.entry_hash)) if head else None)
+    found = entries()
+    report = verify_chain(found, (int(head.seq), str(head.entry_hash)) if head else None)
+    seal = _seal
+    if seal is None:
+        return report
+    anchors, problems = _read_anchors(seal)
+    first = keyed_from(anchors)
+    if first is None:
+        problems.append(f"{seal.anchor_file}: no record of when the audit key was first used (the anchor file was "
+                        "removed or cut); every MAC present is checked")
+        first = min((e.seq for e in found if e.mac), default=1)
+    problems += check_macs(found, {e.seq: e.mac for e in found}, (int(head.seq), str(head.entry_hash), str(head.mac or ""))
+                           if head else None, seal.key, first)
+    problems += check_anchors(found, anchors)
+    report.problems.extend(problems)
+    report.anchors = len(anchors)
+    return report
+
+
+def _read_anchors(seal: AuditSeal) -> tuple[list[Anchor], list[str]]:
+    try:
+        lines = seal.anchor_file.read_text().splitlines()
+    except FileNotFoundError:
+        return [], []
+    except OSError as exc:
+        return [], [f"{seal.anchor_file}: cannot read it ({exc.strerror})"]
+    return parse_anchors(lines, seal.key, str(seal.anchor_file))
+
+
+def _append_anchor(seal: AuditSeal, kind: str, now: dt.datetime) -> Anchor:
+    head = AuditHead.get_or_none(AuditHead.id == 1)
+    seq, digest = (int(head.seq), str(head.entry_hash)) if head else (0, GENESIS)
+    made = Anchor(kind, now.astimezone(UTC).isoformat(timespec="seconds"), seq, digest).sealed(seal.key)
+    seal.anchor_file.parent.mkdir(parents=True, exist_ok=True)
+    # Appended, never rewritten; private like every file LiveCall writes.
+    fd = os.open(seal.anchor_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        os.write(fd, (made.line() + "\n").encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    log.info("audit anchor: %s", made.line())
+    return made
+
+
+def anchor(now: dt.datetime | None = None, *, only_if_grown: bool = False) -> Anchor | None:
+    """Append the head to the anchor file (None when no key is configured, or when
+    ``only_if_grown`` and the trail has not grown since the newest anchor)."""
+    seal = _seal
+    if seal is None:
+        return None
+    if only_if_grown:
+        head = AuditHead.get_or_none(AuditHead.id == 1)
+        anchors, _ = _read_anchors(seal)
+        if anchors and max(a.seq for a in anchors) >= (int(head.seq) if head else 0):
+            return None
+    return _append_anchor(seal, "anchor", now or dt.datetime.now(UTC))
 
 
 def _mentions(texts: Iterable[str]) -> peewee.Expression | None:

@@ -285,14 +285,27 @@ def audit_group() -> None:
 @audit_group.command("verify")
 @click.pass_obj
 def audit_verify(app: App) -> None:
-    """Check every entry's hash and link; exit 1 on the first sign of tampering."""
+    """Check every entry's hash, link and MAC, and the newest anchor; exit 1 on any sign of tampering."""
     app.database()
     report = audit.verify()
     for problem in report.problems:
         click.echo(f"audit: {problem}", err=True)
     if not report.ok:
         raise click.ClickException(f"the audit trail has been tampered with ({len(report.problems)} problems)")
-    click.echo(f"audit: {report.entries} entries verified; head {report.head_seq} {report.head_hash}")
+    click.echo(f"audit: {report.entries} entries verified; head {report.head_seq} {report.head_hash}; "
+               f"{report.anchors} anchors checked")
+
+
+@audit_group.command("anchor")
+@click.pass_obj
+def audit_anchor(app: App) -> None:
+    """Append the trail's head to the anchor file now (serve does it every [protection]
+    audit_anchor_minutes); copy the line printed somewhere off this machine for the strongest anchor."""
+    app.database()
+    made = audit.anchor()
+    if made is None:
+        raise click.ClickException("the audit trail has no key (see the warning above): nothing anchored")
+    click.echo(made.line())
 
 
 @audit_group.command("show")

@@ -292,6 +292,7 @@ class ChainEntry:
     prev_hash: str
     entry_hash: str
     redacted: bool = False
+    mac: str = ""
 
 
 @dataclass
@@ -300,6 +301,7 @@ class ChainReport:
     head_seq: int = 0
     head_hash: str = GENESIS
     problems: list[str] = field(default_factory=list)
+    anchors: int = 0  # anchors of the file outside the database that were checked
 
     @property
     def ok(self) -> bool:

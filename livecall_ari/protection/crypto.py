@@ -114,6 +114,22 @@ def erasure_key_path(settings: config.Settings) -> Path:
     return Path(path) if path else _config_dir(settings) / "erasure.key"
 
 
+def audit_key_path(settings: config.Settings) -> Path:
+    path = settings.protection.audit_key_file
+    return Path(path) if path else _config_dir(settings) / "audit.key"
+
+
+def audit_anchor_path(settings: config.Settings) -> Path:
+    path = settings.protection.audit_anchor_file
+    return Path(path) if path else settings.data_path() / "audit-anchors.jsonl"
+
+
+def audit_key(settings: config.Settings) -> bytes:
+    """The key of the audit trail's MACs and anchors; created on first use, never rotated (a
+    new key would leave every MAC before it unverifiable)."""
+    return KeyRing.load(audit_key_path(settings), create=True).current_key
+
+
 def recording_keys(settings: config.Settings, create: bool = False) -> KeyRing:
     return KeyRing.load(recording_key_path(settings), create)
 

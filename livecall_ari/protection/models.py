@@ -26,6 +26,7 @@ class AuditEntry(peewee.Model):
     prev_hash = peewee.CharField()
     entry_hash = peewee.CharField()
     redacted = peewee.BooleanField(default=False)
+    mac = peewee.CharField(default="")  # keyed MAC of entry_hash (anchors.py); empty before the key existed
 
     class Meta:
         table_name = "audit_log"
@@ -37,6 +38,7 @@ class AuditHead(peewee.Model):
     id = peewee.IntegerField(primary_key=True)
     seq = peewee.BigIntegerField()
     entry_hash = peewee.CharField()
+    mac = peewee.CharField(default="")  # keyed MAC of (seq, entry_hash): a writer without the key cannot move it
 
     class Meta:
         table_name = "audit_head"
@@ -167,4 +169,17 @@ MODELS: list[type[peewee.Model]] = [
     AuditEntry, AuditHead, CallLawfulBasis, LawfulBasisChange, DsarRequest, Suppression, ErasureJob,
     LegalHoldRecord, RetentionRun, Breach,
 ]
-MIGRATIONS: list[Migration] = [Migration("protection-0001", create_tables(*MODELS))]
+def _audit_macs(db: peewee.Database) -> None:
+    """The MAC columns of the audit trail (a database made by protection-0001 today has them)."""
+    from playhouse.migrate import SchemaMigrator, migrate
+
+    migrator = SchemaMigrator.from_database(db)
+    for table in ("audit_log", "audit_head"):
+        if "mac" not in {c.name for c in db.get_columns(table)}:
+            migrate(migrator.add_column(table, "mac", peewee.CharField(default="")))
+
+
+MIGRATIONS: list[Migration] = [
+    Migration("protection-0001", create_tables(*MODELS)),
+    Migration("protection-0002-audit-macs", _audit_macs),
+]

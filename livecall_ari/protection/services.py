@@ -194,9 +194,34 @@ async def retention_loop(
             app.database()
             result = await asyncio.to_thread(run_retention, app, now(), dry_run=False, actor="livecall serve")
             log.info("retention run: %s deleted, %s held", result.deleted_counts(), result.held)
+            # The daily report carries the audit trail's anchor, so a copy lives in the logs too.
+            await asyncio.to_thread(audit_anchor_now)
         except Exception:
             log.exception("retention run failed; trying again in %s s", interval)
         delay = interval
 
 
-__all__ = ["LAWFUL_BASES", "retention_loop", "SuppressionView", "suppression_view"]
+def audit_anchor_now(only_if_grown: bool = False) -> None:
+    """Append the audit trail's head to its anchor file (logged at INFO by the audit module)."""
+    from livecall_ari.protection import audit
+
+    audit.anchor(now(), only_if_grown=only_if_grown)
+
+
+async def audit_anchor_loop(app: "App", stop: asyncio.Event) -> None:
+    """Anchor the audit trail every ``[protection] audit_anchor_minutes`` while it grows."""
+    interval = max(60, app.settings.protection.audit_anchor_minutes * 60)
+    while True:
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=interval)
+            return
+        except asyncio.TimeoutError:
+            pass
+        try:
+            app.database()
+            await asyncio.to_thread(audit_anchor_now, True)
+        except Exception:
+            log.exception("audit anchor failed; trying again in %s s", interval)
+
+
+__all__ = ["LAWFUL_BASES", "audit_anchor_loop", "retention_loop", "SuppressionView", "suppression_view"]

@@ -5,6 +5,7 @@ the rows directly as someone with database access would."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import sqlite3
 from pathlib import Path
 
@@ -114,3 +115,113 @@ def test_list_changes_from_screening_are_audited(app: App, tmp_path: Path) -> No
     ]
     assert entries[4].action == "list.import" and entries[4].subject == "list:tps" and '"count":1' in entries[4].details_json
     assert audit.verify().ok
+
+
+# Anchors outside the database (issue 16): the key file and the anchor file beside the settings
+# and in the data folder; the attacks below write the database (and the anchor file) directly.
+
+def _head(tmp_path: Path) -> tuple[int, str, str]:
+    conn = sqlite3.connect(tmp_path / "livecall.db")
+    row = conn.execute("SELECT seq, entry_hash, mac FROM audit_head WHERE id = 1").fetchone()
+    conn.close()
+    return int(row[0]), str(row[1]), str(row[2])
+
+
+def _cut_tail_to(tmp_path: Path, seq: int, head: tuple[int, str, str] | None = None) -> None:
+    """Delete the entries after ``seq`` and move the head back: to ``head`` (a head row saved
+    earlier, MAC and all) or, without one, to entry ``seq``'s hash with the MAC left as it was."""
+    conn = sqlite3.connect(tmp_path / "livecall.db")
+    with conn:
+        digest = conn.execute("SELECT entry_hash FROM audit_log WHERE seq = ?", (seq,)).fetchone()[0]
+        conn.execute("DELETE FROM audit_log WHERE seq > ?", (seq,))
+        if head is None:
+            conn.execute("UPDATE audit_head SET seq = ?, entry_hash = ? WHERE id = 1", (seq, digest))
+        else:
+            conn.execute("UPDATE audit_head SET seq = ?, entry_hash = ?, mac = ? WHERE id = 1", head)
+    conn.close()
+
+
+def test_every_entry_and_the_head_carry_a_mac_and_anchors_are_checked(app: App, tmp_path: Path) -> None:
+    assert all(len(e.mac) == 64 for e in audit.entries())
+    assert (tmp_path / "audit.key").stat().st_mode & 0o077 == 0
+    assert livecall(tmp_path, "audit", "anchor").returncode == 0
+    anchors = (tmp_path / "audit-anchors.jsonl").read_text().splitlines()
+    assert [json.loads(a)["kind"] for a in anchors] == ["keyed", "anchor"] and json.loads(anchors[1])["seq"] == 5
+    assert (tmp_path / "audit-anchors.jsonl").stat().st_mode & 0o077 == 0
+    code, output = verify(tmp_path)
+    assert code == 0 and "5 entries verified" in output and "2 anchors checked" in output
+
+
+def test_a_cut_tail_with_the_head_moved_back_is_caught_by_the_head_mac(app: App, tmp_path: Path) -> None:
+    # Database write access, no key: the head can be moved back but not re-sealed.
+    _cut_tail_to(tmp_path, 3)
+    code, output = verify(tmp_path)
+    assert code == 1 and "the trail's head (entry 3) has no valid MAC" in output
+
+
+def test_a_cut_tail_with_a_saved_head_replayed_is_caught_by_the_anchor(tmp_path: Path) -> None:
+    # Database write access and a copy of the head row taken earlier: only the anchor, written
+    # after the entries that were cut, shows it.
+    app = make_app(tmp_path)
+    for i in range(3):
+        audit.append("sue", "recording.play", audit.subject_for_recording(i), {"n": i})
+    saved = _head(tmp_path)
+    for i in range(3, 5):
+        audit.append("sue", "recording.play", audit.subject_for_recording(i), {"n": i})
+    assert audit.anchor() is not None
+    app.close()
+
+    _cut_tail_to(tmp_path, 3, saved)
+    code, output = verify(tmp_path)
+    assert code == 1 and "entries removed at the end: the anchor of" in output and "counted 5 entries, the trail has 3" in output
+
+
+def test_what_a_database_writer_can_still_hide_a_cut_after_the_newest_anchor(tmp_path: Path) -> None:
+    # The stated limit (docs/data-protection.md): entries written after the newest anchor can be
+    # cut by someone who saved the head row from before them. serve anchors every hour.
+    app = make_app(tmp_path)
+    for i in range(3):
+        audit.append("sue", "recording.play", audit.subject_for_recording(i), {"n": i})
+    assert audit.anchor() is not None
+    saved = _head(tmp_path)
+    audit.append("sue", "recording.play", audit.subject_for_recording(9), {"n": 9})
+    app.close()
+
+    _cut_tail_to(tmp_path, 3, saved)
+    code, _ = verify(tmp_path)
+    assert code == 0
+
+
+def test_a_rewritten_trail_with_every_hash_recomputed_fails_its_macs(app: App, tmp_path: Path) -> None:
+    from livecall_ari.protection.core import content_hash, entry_hash
+
+    conn = sqlite3.connect(tmp_path / "livecall.db")
+    rows = conn.execute("SELECT seq, at, actor, action, subject, details, salt FROM audit_log ORDER BY seq").fetchall()
+    prev = GENESIS
+    with conn:
+        for seq, at, actor, action, subject, details, salt in rows:
+            actor = "mallory" if seq == 2 else actor
+            content = content_hash(salt, subject, details)
+            digest = entry_hash(seq, at, actor, action, content, prev)
+            conn.execute("UPDATE audit_log SET actor = ?, content_hash = ?, prev_hash = ?, entry_hash = ? WHERE seq = ?",
+                         (actor, content, prev, digest, seq))
+            prev = digest
+        conn.execute("UPDATE audit_head SET entry_hash = ? WHERE id = 1", (prev,))
+    conn.close()
+    code, output = verify(tmp_path)
+    assert code == 1 and "entry 2: its MAC does not match" in output and "the trail's head (entry 5) has no valid MAC" in output
+
+
+def test_an_edited_or_removed_anchor_file_is_reported(app: App, tmp_path: Path) -> None:
+    # File access only: the anchors cannot be forged; removing them is itself reported.
+    assert livecall(tmp_path, "audit", "anchor").returncode == 0
+    anchors = tmp_path / "audit-anchors.jsonl"
+    lines = anchors.read_text().splitlines()
+    forged = json.loads(lines[1]) | {"seq": 2}
+    anchors.write_text("\n".join([lines[0], json.dumps(forged)]) + "\n")
+    code, output = verify(tmp_path)
+    assert code == 1 and "audit-anchors.jsonl:2: the anchor's MAC does not match" in output
+
+    anchors.unlink()
+    code, output = verify(tmp_path)
+    assert code == 1 and "no record of when the audit key was first used" in output
