@@ -1,5 +1,5 @@
 """Accounts and sessions: argon2id password hashes, server-side sessions behind a random
-cookie token, a CSRF token per session, and login throttling by user name and by address.
+cookie token, a CSRF token per session, and login throttling per account (from one address, and from all).
 
 The cookie carries 32 random bytes; the database keeps only their SHA-256, the user, the
 session's CSRF token and its expiry. Logging out, disabling a user or resetting a password
@@ -18,7 +18,7 @@ from typing import Callable
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from livecall_ari.portal.core import Viewer, check_role, login_delay
+from livecall_ari.portal.core import FAILURE_WINDOW, Viewer, check_role, login_delay
 from livecall_ari.portal.models import LoginFailure, PortalSession, PortalUser
 
 UTC = dt.timezone.utc
@@ -37,6 +37,10 @@ class LoginResult:
     token: str = ""
     retry_after: int = 0  # seconds, when throttled
     message: str = ""
+
+
+# Failed logins of one account, from any address, before it backs off for everyone.
+ACCOUNT_MAX_FAILURES = 20
 
 
 def _utc(at: dt.datetime) -> dt.datetime:
@@ -123,12 +127,14 @@ class Accounts:
     def login(self, username: str, password: str, address: str) -> LoginResult:
         """Check the password unless throttled; open a session when it is right."""
         now = self.clock()
-        since = _utc(now - dt.timedelta(minutes=15))
-        by_name = [_aware(f.at) for f in LoginFailure.select(LoginFailure.at).where(
+        since = _utc(now - FAILURE_WINDOW)
+        failures = [(_aware(f.at), str(f.address)) for f in LoginFailure.select(LoginFailure.at, LoginFailure.address).where(
             (LoginFailure.username == username) & (LoginFailure.at > since))]
-        by_address = [_aware(f.at) for f in LoginFailure.select(LoginFailure.at).where(
-            (LoginFailure.address == address) & (LoginFailure.at > since))]
-        wait = max(login_delay(by_name, now), login_delay(by_address, now))
+        # Per account from this address (a guesser here backs off soon), and per account from
+        # anywhere (a guesser spread over many addresses, later): never by address alone, so
+        # failures against one account never lock out the others behind the same proxy.
+        wait = max(login_delay([at for at, where in failures if where == address], now),
+                   login_delay([at for at, _ in failures], now, ACCOUNT_MAX_FAILURES))
         if wait:
             return LoginResult(None, retry_after=wait, message=f"Too many failed logins: try again in {wait} s.")
         user = PortalUser.get_or_none(PortalUser.username == username)

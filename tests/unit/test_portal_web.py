@@ -265,3 +265,28 @@ def test_the_call_search_walks_an_index_for_each_filter(app: App, alice: Person)
     rows, more = search(CallFilters(), "2001", limit=1)
     assert [r.number for r in rows] == [ALICE] and more is None
     assert json.loads(rows[0].evidence)["called"] == ALICE
+
+
+def test_failures_against_one_account_never_lock_out_another_behind_the_same_address(app: App) -> None:
+    # Behind a proxy (or on loopback) every user shares one address: an attacker hammering one
+    # account must not keep the others out (issue 16).
+    async def steps(c: httpx.AsyncClient) -> tuple[list[int], httpx.Response, httpx.Response]:
+        codes = [(await login(c, "sue", f"guess {i}")).status_code for i in range(12)]
+        other = await login(c, "root")
+        again = await login(c, "sue")
+        return codes, other, again
+
+    codes, other, again = run(app, steps)
+    assert codes[:5] == [401] * 5 and set(codes[5:]) == {429}
+    assert other.status_code == 303
+    assert again.status_code == 429
+
+
+def test_an_account_backs_off_for_every_address_after_many_failures_from_many(app: App) -> None:
+    from livecall_ari.portal.auth import ACCOUNT_MAX_FAILURES
+
+    accounts = Accounts()
+    for i in range(ACCOUNT_MAX_FAILURES):
+        assert accounts.login("sue", "guess", f"192.0.2.{i}").viewer is None
+    assert accounts.login("sue", PASSWORD, "198.51.100.7").retry_after > 0
+    assert accounts.login("root", PASSWORD, "192.0.2.1").viewer is not None
