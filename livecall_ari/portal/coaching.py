@@ -87,12 +87,15 @@ def routes(portal: Portal) -> list[BaseRoute]:
     async def overview(request: Request, ctx: Ctx) -> Response:
         only = agent_filter(ctx.viewer)
         since = (portal.clock() - dt.timedelta(days=365)).replace(tzinfo=None)
-        query = Scorecard.select().where(Scorecard.created_at >= since)
+        # Only this organisation's recordings (PBXs of several organisations may share a database).
+        ours = Recording.select(pk(Recording)).where(Recording.organisation == portal.settings.organisation.id)
+        query = Scorecard.select().where((Scorecard.created_at >= since) & Scorecard.recording.in_(ours))
         if only is not None:
             query = query.where(Scorecard.agent == only)
         cards = list(query.order_by(Scorecard.created_at.desc()))
         periods = rollup(ScoredCall(str(c.agent), _date(c.created_at), json.loads(str(c.scores))) for c in cards)
-        comments = CoachingComment.select().order_by(CoachingComment.created_at.desc()).limit(50)
+        comments = CoachingComment.select().where(CoachingComment.recording.in_(ours)).order_by(
+            CoachingComment.created_at.desc()).limit(50)
         if only is not None:
             comments = comments.where(CoachingComment.agent == only)
         rec_calls = {row_id(r): str(r.call_id) for r in Recording.select(pk(Recording), Recording.call_id).where(

@@ -232,7 +232,7 @@ def add_other_organisations_call(tmp_path: Path) -> tuple[str, int]:
     at = NOW.replace(tzinfo=None)
     GateDecision.create(call_id=call_id, agent="2001", dialled="02079460077", number="+442079460077", purpose="marketing",
                         organisation=OTHER_ORG, decision="allow", reasons="", evidence="{}", entry="stasis", decided_at=at)
-    audio = tmp_path / "other-org.wav"
+    audio = tmp_path / "recordings" / "other-org.wav"
     audio.write_bytes(b"RIFF other organisation's audio")
     rec = Recording.create(call_id=call_id, organisation=OTHER_ORG, agent="2001", number="+442079460077",
                            purpose="marketing", file=str(audio), state="complete", started_at=at, duration_ms=1000,
@@ -258,6 +258,51 @@ def test_another_organisations_calls_and_recordings_are_refused(app: App, alice:
             done = client.post(f"/recordings/{recording_id}/{form}", data={"csrf": csrf, "text": "x", "score": "1"})
             assert done.status_code in (403, 404), (form, done.status_code)
         assert client.get(f"/recordings/{alice.recording_id}/audio").status_code == 200 or user == "root"
+
+
+def add_other_organisations_records(tmp_path: Path) -> tuple[str, int, list[str]]:
+    """Another organisation's call, recording, coaching and objection; the texts that must never
+    show in this organisation's portal."""
+    import datetime as dt
+    import json
+
+    from livecall_ari.portal.models import CoachingComment, Scorecard
+    from livecall_ari.screening.models import ObjectionRecord
+
+    call_id, recording_id = add_other_organisations_call(tmp_path)
+    at = NOW.replace(tzinfo=None)
+    CoachingComment.create(recording=recording_id, agent="2001", author="boss-b", offset_ms=0,
+                           text="OTHER-ORG coaching comment", created_at=at)
+    Scorecard.create(recording=recording_id, agent="2001", author="boss-b", scores=json.dumps({"greeting": 1}),
+                     note="OTHER-ORG scorecard note", created_at=at - dt.timedelta(days=1))
+    ObjectionRecord.create(organisation=OTHER_ORG, number=442079460066, recorded_at=at, recorded_by="boss-b",
+                           reason="OTHER-ORG objection", revision=1)
+    return call_id, recording_id, ["OTHER-ORG", "+442079460077", "020 7946 0077", "+442079460066", call_id]
+
+
+@pytest.mark.parametrize("user", ["root", "sue", "ann", "dee"])
+def test_every_page_shows_only_this_organisations_records(app: App, alice: Person, tmp_path: Path, user: str) -> None:
+    # Two organisations' PBXs sharing one database: walk every page the portal serves (the
+    # live board's event stream excepted: it never ends) as each role of this organisation.
+    from starlette.routing import Route
+
+    Accounts().add("dee", "auditor", PASSWORD, "")
+    call_id, recording_id, secrets_of_b = add_other_organisations_records(tmp_path)
+    paths = []
+    for route in build_asgi(WebDependencies(app)).routes:
+        if not isinstance(route, Route) or "GET" not in (route.methods or ()) or route.path == "/live/events":
+            continue
+        path = route.path.replace("{recording_id}", str(recording_id)).replace("{call_id}", call_id)
+        paths.append(re.sub(r"\{[a-z_]+(:int)?\}", "1", path))
+    assert "/coaching" in paths and "/calls/{call_id}" not in paths and len(paths) > 12
+    with client_for(app) as client:
+        log_in(client, user)
+        for path in paths:
+            page = client.get(path)
+            assert page.status_code < 500, (path, page.status_code)
+            text = page.content.decode(errors="replace")
+            leaked = [s for s in secrets_of_b if s in text and s not in path]  # a 404 may echo what was asked
+            assert not leaked, (user, path, leaked)
 
 
 def test_forms_from_another_site_are_refused_whatever_they_carry(admin: tuple[PortalClient, str]) -> None:
