@@ -108,12 +108,12 @@ def extra_tasks(app: App, stop: asyncio.Event, deps: ServiceDependencies) -> lis
     if app.settings.charges.cdr_file:
         from livecall_ari.alarms.services import UnscreenedWatch
         from livecall_ari.charges.services import follow_cdrs
-        from livecall_ari.recording.files import on_host
+        from livecall_ari.asterisk.paths import cdr_file_on_host
 
         watch = UnscreenedWatch.from_app(app)  # every imported batch is checked for unscreened calls
-
         # A path as Asterisk sees it: through [asterisk] root (a chroot, a container, the demo).
-        cdr_file = on_host(app.settings, app.settings.charges.cdr_file)
+        cdr_file = cdr_file_on_host(app.settings)
+        assert cdr_file is not None  # the setting is not empty
         if not cdr_file.exists():
             log.warning(json.dumps({"event": "cdr_file_missing", "path": str(cdr_file), "hint": "waiting for it; "
                                     "check [charges] cdr_file and [asterisk] root (`livecall doctor`)"}))

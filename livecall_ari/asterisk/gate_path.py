@@ -85,11 +85,13 @@ class ContextVerdict:
         if self.bypasses:
             worst = self.bypasses[0]
             others = ", ".join(b.number for b in self.bypasses[1:])
+            why = ("a context's own extensions win over `include => livecall-outbound`" if worst.route.context == self.context
+                   else f"[{worst.route.context}] is included before livecall-outbound, and the first include that matches wins")
             return (
                 f"{who}: {worst.number} ({worst.label}) reaches the admin's pattern '{worst.route.pattern}' in "
                 f"[{worst.route.context}] ({worst.route.first_step} at {worst.route.where}), not LiveCall's gate"
                 + (f"; so do {others}" if others else "")
-                + f": remove or narrow that pattern (a context's own extensions win over `include => livecall-outbound`)"
+                + f": remove or narrow that pattern ({why})"
             )
         if not self.through_gate:
             return (f"{who}: no outside number reaches LiveCall's gate (none routes at all): "

@@ -12,6 +12,7 @@ import asyncio
 import datetime as dt
 import glob
 import os
+import re
 import shlex
 import stat
 from dataclasses import dataclass
@@ -159,6 +160,8 @@ def include_checks(settings: Settings, asterisk_dir: str = CONFIG_DIR, run_dir: 
                                     f"{user.name} (uid {user.uid}): it cannot read it (chown it like {stock}, mode 0640)")
         for ours, from_stock in INCLUDED_FROM.items():
             if from_stock == stock and (conf / ours).exists() and ours not in {Path(n).name for n in _includes(text)}:
+                if ours == "http_livecall.conf" and re.search(r"^\s*enabled\s*=\s*yes", text, re.MULTILINE):
+                    continue  # http.conf enables the HTTP server itself (as the sandbox's does)
                 unused.append(f"{conf / ours} exists but {path} has no `#include {ours}` line")
     checks = [Check("Asterisk includes", False, "; ".join(problems)) if problems else
               Check("Asterisk includes", True, f"{seen} included files in {conf} readable by Asterisk ({user.name})")]
@@ -239,12 +242,12 @@ def cdr_file_verdict(
 
 
 def cdr_file_check(app: App, now: dt.datetime) -> Check:
-    from livecall_ari.recording.files import on_host
+    from livecall_ari.asterisk.paths import cdr_file_on_host
 
     s = app.settings
-    if not s.charges.cdr_file:
+    path = cdr_file_on_host(s)
+    if path is None:
         return Check("CDR file", False, "[charges] cdr_file is empty: `livecall serve` imports no CDRs and charges see no calls", warning=True)
-    path = on_host(s, s.charges.cdr_file)
     shown = str(path) if str(path) == s.charges.cdr_file else f"{path} ({s.charges.cdr_file} as Asterisk sees it)"
     exists = path.is_file()
     modified = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.timezone.utc) if exists else None

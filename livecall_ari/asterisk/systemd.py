@@ -33,7 +33,8 @@ def _quote(path: Path | str) -> str:
 
 def unit_text(u: UnitSettings) -> str:
     """The unit file's text (``/etc/systemd/system/livecall.service``)."""
-    writable = " ".join(_quote(p) for p in u.writable)
+    # "-": a folder not there yet (no recording made) must not stop the service from starting.
+    writable = " ".join("-" + _quote(p) for p in u.writable)
     groups = f"SupplementaryGroups={u.asterisk_group}\n" if u.asterisk_group else ""
     # Settings or data under a home folder stay reachable (read-only, but for ReadWritePaths).
     in_home = any(str(p).startswith(HOMES) for p in (u.config, *u.writable))

@@ -34,11 +34,11 @@ def import_cdrs(app: App, file: Path | None, restart: bool, batch_size: int | No
     root). Bad lines are reported on stderr with file and line number, and skipped.
     """
     if file is None:
-        from livecall_ari.recording.files import on_host
+        from livecall_ari.asterisk.paths import cdr_file_on_host
 
-        if not app.settings.charges.cdr_file:
+        file = cdr_file_on_host(app.settings)
+        if file is None:
             raise click.ClickException("no FILE given and [charges] cdr_file is empty")
-        file = on_host(app.settings, app.settings.charges.cdr_file)
         if not file.is_file():
             raise click.ClickException(f"{file} ([charges] cdr_file {app.settings.charges.cdr_file} under "
                                        f"[asterisk] root {app.settings.asterisk_root()}) does not exist")

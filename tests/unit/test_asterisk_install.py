@@ -155,8 +155,11 @@ def test_the_command_shows_the_diff_without_secrets_and_dry_run_writes_nothing(t
 
 def test_the_command_installs_once_then_reports_no_changes(tmp_path: Path, etc: Path) -> None:
     run(tmp_path, "init")
-    code, out, _ = run(tmp_path, "asterisk", "install", "--dest", str(etc), "--context", "office-phones", "--no-reload")
+    unit = tmp_path / "livecall.service"
+    code, out, _ = run(tmp_path, "asterisk", "install", "--dest", str(etc), "--context", "office-phones", "--no-reload",
+                       "--systemd-unit", str(unit))
     assert code == 0 and f"edited {etc / 'extensions.conf'}" in out
+    assert "Restart=on-failure" in unit.read_text() and f"wrote {unit}" in out
     code, out, _ = run(tmp_path, "asterisk", "install", "--dest", str(etc), "--context", "office-phones", "--no-reload")
     assert code == 0 and "no changes: LiveCall is already installed" in out and "+" not in out
 
@@ -177,5 +180,5 @@ def test_the_systemd_unit(tmp_path: Path) -> None:
         assert line in lines, line
     exec_start = next(line for line in lines if line.startswith("ExecStart="))
     assert exec_start.endswith("livecall --config /etc/livecall/livecall.toml serve")
-    assert f"ReadWritePaths={(tmp_path / 'data').absolute()}" in out
+    assert f"ReadWritePaths=-{(tmp_path / 'data').absolute()} -" in out
     assert "ProtectHome=yes" in lines or "ProtectHome=read-only" in lines

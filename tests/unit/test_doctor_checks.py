@@ -219,3 +219,7 @@ def test_cdr_import_without_a_file_reads_the_cdr_file_through_asterisk_root(tmp_
                       '"1748941200.1",""\n')
     imported = CliRunner().invoke(main, ["cdr", "import"], env=env)
     assert imported.exit_code == 0 and f"{master}: 1 lines read: 1 new records" in imported.stdout
+    # A host path that already lies under the root is taken as it is, not mapped twice: the same
+    # file, so its import resumes where the first one ended.
+    again = CliRunner().invoke(main, ["cdr", "import"], env={**env, "LIVECALL_CHARGES_CDR_FILE": str(master)})
+    assert again.exit_code == 0 and f"{master}: 0 lines read (resumed at line 2)" in again.stdout

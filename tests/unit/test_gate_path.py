@@ -135,6 +135,18 @@ def test_a_bypass_names_the_phones_the_context_the_number_and_the_pattern() -> N
     assert "+441132960000" not in text  # that one goes through the gate
 
 
+def test_an_admins_include_listed_before_ours_is_named_as_such() -> None:
+    earlier = """[ Context 'sales' created by 'pbx_config' ]
+[ Included context 'outbound-trunk' created by 'pbx_config' ]
+  '_0X.' =>         1. Dial(PJSIP/${EXTEN}@mytrunk,60)            [extensions.conf:70]
+[ Included context 'livecall-outbound' created by 'pbx_config' ]
+  '_X.' =>          1. Goto(livecall-gate,${EXTEN},1)             [extensions_livecall.conf:12]
+"""
+    verdict = judge_context("sales", ["2001"], {("UK mobile", "07700900123"): parse_dialplan_show(earlier)})
+    assert not verdict.ok
+    assert "'_0X.' in [outbound-trunk]" in verdict.describe() and "is included before livecall-outbound" in verdict.describe()
+
+
 def test_every_number_through_the_gate_is_ok_and_no_route_at_all_is_not() -> None:
     numbers = numbers_to_try("9")
     assert ("UK mobile after 9", "907700900123") in numbers and ("UK mobile", "07700900123") in numbers
