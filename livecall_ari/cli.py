@@ -48,6 +48,7 @@ def init(app: App, force: bool) -> None:
         settings.ari.password = config.generate_secret()
         settings.web.api_token = config.generate_secret()
         settings.ami.secret = config.generate_secret()
+        settings.fastagi.secret = config.generate_secret()
         settings.path.parent.mkdir(parents=True, exist_ok=True)
         _write_private(settings.path, config.dump(settings))
         click.echo(f"{settings.path}: written, with a new ARI password")

@@ -16,7 +16,8 @@ from typing import Any, Coroutine
 
 from livecall_ari.app import App
 from livecall_ari.ari.client import AriClient
-from livecall_ari.fastagi.server import FastAgiServer, Handler
+from livecall_ari.config import ConfigError
+from livecall_ari.fastagi.server import FastAgiServer, Handler, secret_problem
 from livecall_ari.gate.agi import GateAgiHandler
 from livecall_ari.gate.services import DatabaseRecorder, GateService
 from livecall_ari.gate.stasis import GateStasisApp
@@ -54,7 +55,10 @@ def build(app: App) -> ServiceDependencies:
     handlers: dict[str, Handler] = {"screen": agi_handler, **build_recording_agi(app, recording).handlers()}
     supervision = build_supervision_service(app)
     handlers.update(supervision_agi_handlers(supervision))
-    agi = FastAgiServer(handlers, s.fastagi.host, s.fastagi.port)
+    if (problem := secret_problem(s.fastagi.secret)) is not None:
+        # Fail closed: without the secret every request would be refused anyway.
+        raise ConfigError(f"[fastagi] secret: {problem}")
+    agi = FastAgiServer(handlers, s.fastagi.host, s.fastagi.port, secret=s.fastagi.secret)
     return ServiceDependencies(service, ari, stasis, agi, recording, supervision)
 
 

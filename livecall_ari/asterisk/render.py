@@ -74,8 +74,22 @@ def environment(override_dir: Path | None = None, template_dir: Path = TEMPLATE_
 
 
 def agi_url(settings: Settings, script: str) -> str:
-    """The FastAGI URL the generated dialplan calls for ``script`` (every AGI() goes through here)."""
-    return f"agi://{settings.fastagi.host}:{settings.fastagi.port}/{script}"
+    """The FastAGI URL the generated dialplan calls for ``script`` (every AGI() goes through here),
+    carrying ``[fastagi] secret`` as ``?secret=``: Asterisk sends the path and query as
+    ``agi_network_script``, and ``serve`` refuses a request without it.
+
+    Without a secret (a settings file from before it existed) the URL has none, and ``serve``
+    refuses to start until ``livecall init`` adds one and the dialplan is rendered again."""
+    from livecall_ari.config import ConfigError
+    from livecall_ari.fastagi.server import secret_problem
+
+    url = f"agi://{settings.fastagi.host}:{settings.fastagi.port}/{script}"
+    secret = settings.fastagi.secret
+    if not secret:
+        return url
+    if (problem := secret_problem(secret)) is not None:
+        raise ConfigError(f"[fastagi] secret: {problem}")
+    return f"{url}?secret={secret}"
 
 
 def template_context(settings: Settings, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:

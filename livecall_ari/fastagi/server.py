@@ -6,20 +6,40 @@ panoramisk's server spins at 95% CPU when a client closes before the header bloc
 half-open, slow or garbage connection costs one task and is dropped: the header block must
 arrive within ``header_timeout`` seconds, in at most ``max_header_lines`` lines of at most
 ``max_line_bytes`` bytes each, or the connection is closed without a word.
+
+Every request must carry the shared secret (``[fastagi] secret``) that the generated dialplan
+puts in each AGI URL's query (``agi://host:port/screen?secret=...``); Asterisk sends the path
+with its query as ``agi_network_script``. A request without it, or with another value, is
+closed before any handler runs, with one WARNING naming the peer and the script (never the
+secret, nor the value offered). Handlers see the bare script name (``screen``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 import re
 from dataclasses import dataclass
 from typing import Awaitable, Callable, Mapping
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 log = logging.getLogger("livecall.fastagi")
 
 _RESULT = re.compile(r"^(\d{3}) result=(-?\d+)(?: \((.*)\))?")
+# Characters that pass through a dialplan argument and a URL query unescaped.
+_SECRET = re.compile(r"[A-Za-z0-9._~-]{16,200}")
+SECRET_PARAM = "secret"
+
+
+def secret_problem(secret: str) -> str | None:
+    """What is wrong with ``secret`` as the FastAGI secret, or None when it will do."""
+    if not secret:
+        return "no secret set: run `livecall init` (it adds one), then render the dialplan again"
+    if not _SECRET.fullmatch(secret):
+        return ("must be 16 to 200 letters, digits, '-', '_', '.' or '~' (it goes into the dialplan's "
+                "AGI URLs); remove it and run `livecall init` to generate one")
+    return None
 
 
 @dataclass(frozen=True)
@@ -28,12 +48,22 @@ class AgiRequest:
 
     variables: Mapping[str, str]
 
+    def _target(self) -> str:
+        return self.variables.get("agi_network_script") or self.variables.get("agi_request", "")
+
     @property
     def script(self) -> str:
-        """The path of ``agi://host:port/script`` without its slashes or query."""
-        raw = self.variables.get("agi_network_script") or self.variables.get("agi_request", "")
-        path = urlsplit(raw).path if "://" in raw else raw
+        """The path of ``agi://host:port/script?query`` without its slashes or query."""
+        raw = self._target()
+        path = urlsplit(raw).path if "://" in raw else raw.partition("?")[0]
         return path.strip("/")
+
+    def offered_secret(self) -> str | None:
+        """The ``secret`` of the URL's query: None when absent or given more than once."""
+        raw = self._target()
+        query = urlsplit(raw).query if "://" in raw else raw.partition("?")[2]
+        values = [v for k, v in parse_qsl(query, keep_blank_values=True) if k == SECRET_PARAM]
+        return values[0] if len(values) == 1 else None
 
     @property
     def args(self) -> list[str]:
@@ -115,12 +145,16 @@ class FastAgiServer:
         host: str = "127.0.0.1",
         port: int = 4573,
         *,
+        secret: str,
         header_timeout: float = 5.0,
         reply_timeout: float = 10.0,
         max_header_lines: int = 200,
         max_line_bytes: int = 8192,
     ) -> None:
+        if (problem := secret_problem(secret)) is not None:
+            raise ValueError(f"FastAGI secret: {problem}")
         self.handlers = dict(handlers)
+        self._secret = secret.encode()
         self.host = host
         self.port = port
         self.header_timeout = header_timeout
@@ -153,9 +187,19 @@ class FastAgiServer:
             if len(lines) > self.max_header_lines:
                 raise AgiProtocolError("header block too long")
 
+    def authentic(self, request: AgiRequest) -> bool:
+        """Whether ``request`` carries the secret (compared in constant time)."""
+        offered = request.offered_secret()
+        return offered is not None and hmac.compare_digest(offered.encode(errors="replace"), self._secret)
+
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             request = await asyncio.wait_for(self._read_header(reader), self.header_timeout)
+            if not self.authentic(request):
+                peer = writer.get_extra_info("peername")
+                log.warning("FastAGI: refused a request from %s for script %r: no or wrong secret",
+                            _peer(peer), request.script[:80])
+                return
             handler = self.handlers.get(request.script)
             if handler is None:
                 log.warning("FastAGI: no handler for script %r", request.script)
@@ -171,3 +215,9 @@ class FastAgiServer:
                 await writer.wait_closed()
             except (ConnectionError, OSError):
                 pass
+
+
+def _peer(peer: object) -> str:
+    if isinstance(peer, tuple) and len(peer) >= 2:
+        return f"{peer[0]}:{peer[1]}"
+    return str(peer or "an unknown peer")

@@ -8,8 +8,9 @@ import pytest
 
 from livecall_ari.fastagi.server import AgiProtocolError, AgiRequest, AgiSession, FastAgiServer, parse_header, quote_value
 
+SECRET = "test-secret-0123456789abcdef"
 HEADER = (
-    "agi_network: yes\nagi_network_script: screen\nagi_request: agi://127.0.0.1:4573/screen\n"
+    f"agi_network: yes\nagi_network_script: screen?secret={SECRET}\nagi_request: agi://127.0.0.1:4573/screen?secret={SECRET}\n"
     "agi_channel: PJSIP/1003-00000001\nagi_uniqueid: 1700000000.1\nagi_extension: 02079460018\n"
     "agi_arg_1: 02079460018\nagi_arg_2: marketing\nagi_arg_3: 1003\nagi_arg_4: +441632960000\n\n"
 )
@@ -22,7 +23,7 @@ async def with_server(body, header_timeout: float = 0.3):  # type: ignore[no-unt
         seen.append(request)
         await session.set_variable("LIVECALL_DECISION", "allow")
 
-    server = FastAgiServer({"screen": handler}, "127.0.0.1", 0, header_timeout=header_timeout, reply_timeout=1)
+    server = FastAgiServer({"screen": handler}, "127.0.0.1", 0, secret=SECRET, header_timeout=header_timeout, reply_timeout=1)
     await server.start()
     try:
         return await body(server.port, seen)

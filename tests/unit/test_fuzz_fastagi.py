@@ -25,8 +25,9 @@ from livecall_ari.gate.services import GateService
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 # What the gate may say: SET VARIABLE of one of its variables, the value quoted with \" and \\.
 COMMAND = re.compile(r'^SET VARIABLE (LIVECALL_DECISION|LIVECALL_REASONS|LIVECALL_PROMPTS) "((?:[^"\\\r\n]|\\.)*)"$')
+SECRET = "fuzz-secret-0123456789abcdef"
 GOOD = (
-    "agi_network: yes\nagi_network_script: screen\nagi_channel: PJSIP/1003-00000001\nagi_uniqueid: 1700000000.1\n"
+    f"agi_network: yes\nagi_network_script: screen?secret={SECRET}\nagi_channel: PJSIP/1003-00000001\nagi_uniqueid: 1700000000.1\n"
     "agi_extension: 02079460018\nagi_arg_1: 02079460018\nagi_arg_2: marketing\nagi_arg_3: 1003\n\n"
 )
 
@@ -45,7 +46,7 @@ class LiveServer:
     def __init__(self) -> None:
         self.recorded = Recorded()
         service = GateService(StaticDecider(frozenset({"02079460019"})), self.recorded)
-        self.server = FastAgiServer({"screen": GateAgiHandler(service)}, "127.0.0.1", 0,
+        self.server = FastAgiServer({"screen": GateAgiHandler(service)}, "127.0.0.1", 0, secret=SECRET,
                                     header_timeout=0.5, reply_timeout=0.5, max_header_lines=50, max_line_bytes=2048)
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
@@ -111,8 +112,8 @@ def test_a_well_formed_request_is_answered(live: LiveServer) -> None:
 @FUZZ
 @given(st.binary(max_size=3000))
 @example(b"agi_channel: x\n\n")  # no script: no handler
-@example(b"agi_network_script: screen\nagi_channel: x\n\n")  # no arguments at all
-@example(b"agi_network_script: screen\n" + b"agi_arg_1: 1\n" * 60 + b"\n")  # too many lines
+@example(f"agi_network_script: screen?secret={SECRET}\nagi_channel: x\n\n".encode())  # no arguments at all
+@example(f"agi_network_script: screen?secret={SECRET}\n".encode() + b"agi_arg_1: 1\n" * 60 + b"\n")  # too many lines
 @example(b"\xff\xfe" * 2000 + b"\n")  # one line longer than the limit
 def test_any_bytes_are_answered_with_agi_commands_or_silence(live: LiveServer, data: bytes) -> None:
     for command in live.exchange(data):
@@ -129,7 +130,7 @@ header_value = st.text(st.characters(blacklist_categories=["Cs"], blacklist_char
 def test_hostile_header_values_are_screened_and_quoted(live: LiveServer, dialled: str, purpose: str, agent: str,
                                                        caller_id: str, extra: list[tuple[str, str]]) -> None:
     lines = [f"{name}: {value}" for name, value in extra] + [
-        "agi_network_script: screen", "agi_channel: PJSIP/1003-00000001", "agi_uniqueid: 1700000000.9",
+        f"agi_network_script: screen?secret={SECRET}", "agi_channel: PJSIP/1003-00000001", "agi_uniqueid: 1700000000.9",
         f"agi_arg_1: {dialled}", f"agi_arg_2: {purpose}", f"agi_arg_3: {agent}", f"agi_arg_4: {caller_id}",
     ]
     data = ("\n".join(lines) + "\n\n").encode("utf-8", errors="replace")
@@ -149,6 +150,27 @@ def test_replies_that_are_not_agi_end_the_session_quietly(live: LiveServer, repl
     blocked = GOOD.replace("agi_arg_1: 02079460018", "agi_arg_1: 02079460019").encode()
     commands = live.exchange(blocked, [r.replace(b"\n", b" ") for r in replies], half_close=False)
     assert 1 <= len(commands) <= 3 and all(COMMAND.match(c) for c in commands)
+
+
+@FUZZ
+@given(offered=st.one_of(st.none(), st.text(max_size=60)), script=st.sampled_from(["screen", "/screen", "screen/"]),
+       where=st.sampled_from(["agi_network_script", "agi_request"]))
+@example(offered=SECRET[:-1], script="screen", where="agi_network_script")
+@example(offered=SECRET + "x", script="screen", where="agi_network_script")
+@example(offered="", script="screen", where="agi_network_script")
+def test_without_the_right_secret_no_request_is_screened(live: LiveServer, offered: str | None, script: str,
+                                                          where: str) -> None:
+    from urllib.parse import quote
+
+    if offered == SECRET:
+        return
+    target = script if offered is None else f"{script}?secret={quote(offered, safe='')}"
+    if where == "agi_request":
+        target = f"agi://127.0.0.1:4573/{target}"
+    before = len(live.recorded.attempts)
+    data = GOOD.replace(f"agi_network_script: screen?secret={SECRET}", f"{where}: {target}").encode()
+    assert live.exchange(data, half_close=False) == []  # closed without a word
+    assert len(live.recorded.attempts) == before  # and nothing screened or recorded
 
 
 def test_after_all_that_the_server_still_answers(live: LiveServer) -> None:
