@@ -32,6 +32,12 @@ def serve(app: App, log_level: str) -> None:
     _configure_logging(log_level)
     if not app.settings.ari.password:
         raise click.ClickException("no ARI password in the settings: run `livecall init` first")
+    from livecall_ari.fastagi.server import secret_problem
+
+    if (problem := secret_problem(app.settings.fastagi.secret)) is not None:
+        # Fail closed; the dialplan must be rendered again too, so its AGI URLs carry the secret.
+        raise click.ClickException(f"{app.settings.path}: [fastagi] secret: {problem} "
+                                   "(`livecall asterisk render`, or `livecall sandbox up` for the sandbox)")
 
     async def main() -> None:
         stop = asyncio.Event()
