@@ -3,33 +3,24 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import signal
-import sys
 
 import click
 
 from livecall_ari.app import App
 
 
-def _configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper()),
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
-    # httpx logs every request URL at INFO; keep the decision lines readable.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-
-
 @click.command()
-@click.option("--log-level", default="info", type=click.Choice(["debug", "info", "warning", "error"]))
+@click.option("--log-level", default="info", envvar="LIVECALL_LOG_LEVEL", show_envvar=True,
+              type=click.Choice(["debug", "info", "warning", "error"]))
 @click.pass_obj
 def serve(app: App, log_level: str) -> None:
     """Run the gate (ARI Stasis app and FastAGI server) until stopped."""
     from livecall_ari.service import run
 
-    _configure_logging(log_level)
+    from livecall_ari import logs
+
+    logs.configure(log_level, app.settings)
     if not app.settings.ari.password:
         raise click.ClickException("no ARI password in the settings: run `livecall init` first")
     from livecall_ari.fastagi.server import secret_problem
