@@ -37,6 +37,7 @@ PERMISSIONS: Mapping[str, frozenset[str]] = {
     "audit.view": frozenset({"admin", "auditor"}),
     # The unscreened-call alarm's banner: administrators and the data protection officer.
     "alarms.view": frozenset({"admin", "auditor"}),
+    "alarms.ack": frozenset({"admin"}),
     "users.manage": frozenset({"admin"}),
 }
 

@@ -14,7 +14,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from livecall_ari.portal import calls, coaching, dataprotection, lists, live, media, statements
+from livecall_ari.portal import alarms, calls, coaching, dataprotection, lists, live, media, statements
 from livecall_ari.portal.auth import Accounts, csrf_matches
 from livecall_ari.portal.core import safe_next
 from livecall_ari.portal.web import (
@@ -74,7 +74,7 @@ def routes(deps: WebDependencies) -> list[BaseRoute]:
         Route("/logout", portal.page("calls.view", logout), methods=["POST"]),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
-    for module in (calls, media, live, lists, statements, coaching, dataprotection):
+    for module in (calls, media, live, lists, statements, coaching, dataprotection, alarms):
         found.extend(module.routes(portal))
     return found
 

@@ -110,3 +110,24 @@ def test_a_call_routed_around_the_gate_raises_the_unscreened_call_alarm(sandbox:
     assert "[ok  ] unscreened calls: no unacknowledged unscreened-call alarms" in doctor.stdout, doctor.stdout
     assert "Unscreened calls" not in _front_page(url, "root")
     assert service.rows("SELECT actor FROM audit_log WHERE action = 'alarm.acknowledged'") == [{"actor": "root"}]
+
+
+def test_a_call_the_gate_allowed_that_also_rings_another_number_raises_the_alarm(sandbox: SandboxInfo, make_service) -> None:  # type: ignore[no-untyped-def]
+    service: Service = make_service(LIVECALL_GATE_DECIDER="static")
+    decided = f"0161496{random.randrange(1000):04d}"
+    injected = f"07911{random.randrange(10**6):06d}"
+    # An edit of the allowed path that dials a second number beside the decided one.
+    pattern = "_01X."
+    sandbox.rx(f"dialplan add extension {pattern},1,Dial(PJSIP/${{EXTEN}}@livecall-trunk&PJSIP/{injected}@livecall-trunk,60) "
+               "into livecall-allowed")
+    try:
+        assert call(sandbox, decided, agent="1002", hold_ms=1000).answered
+    finally:
+        sandbox.rx(f"dialplan remove extension {pattern}@livecall-allowed 1")
+    [decision] = [d for d in service.decisions() if d["dialled"] == decided]
+    assert decision["decision"] == "allow"
+    [alarm] = until(lambda: service.rows("SELECT * FROM unscreened_alarms"), timeout=30, what="the unscreened-call alarm")
+    assert (alarm["call_id"], alarm["agent"], alarm["number"], alarm["reason"], alarm["decided"]) == (
+        decision["call_id"], "1002", f"{decided}&{injected}", "other-number", "+44" + decided[1:])
+    [logged] = [ln for ln in service.log.splitlines() if "ALARM unscreened call" in ln]
+    assert f"call {decision['call_id']} from agent 1002 reached the trunk for {decided}&{injected}" in logged, logged

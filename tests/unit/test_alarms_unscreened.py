@@ -214,3 +214,32 @@ def test_the_banner_shows_on_the_front_page_for_admin_and_dpo_but_not_for_an_age
     assert "Unscreened calls" not in asyncio.run(front_page("ann"))
     acknowledge(1, "root")
     assert "Unscreened calls" not in asyncio.run(front_page("root"))
+
+
+def test_an_admin_acknowledges_from_the_banner_and_the_dpo_cannot(app: App) -> None:
+    accounts = Accounts()
+    for name, role in (("root", "admin"), ("dee", "auditor")):
+        accounts.add(name, role, PASSWORD, "")
+    UnscreenedWatch.from_app(app).check([(START, line("07911123456", "bypass.2"))])
+
+    async def acknowledge_as(user: str) -> tuple[int, str]:
+        transport = httpx.ASGITransport(app=build_asgi(WebDependencies(app)))
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8099", follow_redirects=True) as c:
+            form = await c.get("/login")
+            token = re.search(r'name="csrf" value="([^"]+)"', form.text)
+            assert token is not None
+            page = await c.post("/login", data={"username": user, "password": PASSWORD, "csrf": token.group(1), "next": "/calls"})
+            csrf = re.search(r'<meta name="csrf-token" content="([^"]*)"', page.text)
+            assert csrf is not None
+            done = await c.post("/alarms/1/ack", data={"csrf": csrf.group(1), "next": "/calls"})
+            return done.status_code, done.text
+
+    status, text = asyncio.run(acknowledge_as("dee"))  # the DPO sees the banner but may not acknowledge
+    assert status == 403 and "Unscreened calls: 1 call" in text and "Acknowledge #1" not in text, status
+    assert alarms(open_only=True)
+    status, text = asyncio.run(acknowledge_as("root"))
+    assert status == 200 and "Unscreened calls" not in text
+    [done] = alarms()
+    assert done["acknowledged_by"] == "root"
+    status, text = asyncio.run(acknowledge_as("root"))
+    assert status == 409 and "already acknowledged by root" in text
