@@ -2,7 +2,9 @@
 
 The audio is streamed as it was recorded, decrypted on the fly when sealed at rest
 (protection/crypto.py), from the path Asterisk wrote mapped to this host
-(``settings.asterisk_root()``). A request from the first byte is a play (or a download)
+(``settings.asterisk_root()``), only from inside the recordings folder: a row or a leg file
+that leads outside it (a planted symlink) answers 404, with an ERROR in the log (recording.paths).
+A request from the first byte is a play (or a download)
 starting and goes into the audit trail as ``recording.play`` / ``recording.download`` with the
 user; the ranges that follow while the same play seeks do not flood the trail. Another agent's
 recording answers 404, as one that does not exist.
@@ -10,7 +12,7 @@ recording answers 404, as one that does not exist.
 
 from __future__ import annotations
 
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Iterator
 
 from starlette.requests import Request
@@ -20,20 +22,18 @@ from starlette.routing import BaseRoute, Route
 from livecall_ari.portal.core import ByteRange, RangeNotSatisfiable, may_see_call, parse_range, row_key, starts_playback
 from livecall_ari.portal.web import Ctx, Portal, client_address, secure
 from livecall_ari.protection.registry import pk, row_id
+from livecall_ari.recording.paths import RecordingsFolder
 
 BLOCK = 64 * 1024
 LEGS = {"in": "-in.wav", "out": "-out.wav"}
 
 
-def host_path(root: Path, asterisk_path: str) -> Path:
-    return Path(asterisk_path) if str(root) in ("", "/") else root / asterisk_path.lstrip("/")
-
-
-def leg_path(mixed: Path, leg: str) -> Path:
-    """The mixed file, or one leg beside it (recording/services.py names them)."""
+def leg_path(mixed: str, leg: str) -> str:
+    """The mixed file, or one leg beside it (recording/services.py names them), as Asterisk sees it."""
     if leg not in LEGS:
         return mixed
-    return mixed.with_name(mixed.stem + LEGS[leg])
+    path = PurePosixPath(mixed)
+    return str(path.with_name(path.stem + LEGS[leg]))
 
 
 def plain_size(path: Path, keys: object) -> int:
@@ -90,8 +90,10 @@ def routes(portal: Portal) -> list[BaseRoute]:
         if not row.file:
             return secure(Response(f"the audio is gone (recording {row.state})", status_code=410, media_type="text/plain"))
         leg = request.query_params.get("leg", "")
-        path = leg_path(host_path(portal.settings.asterisk_root(), str(row.file)), leg)
-        if not path.is_file():
+        confined = RecordingsFolder.from_settings(portal.settings).locate(
+            leg_path(str(row.file), leg), f"serve recording {row_id(row)} to {ctx.viewer.username}")
+        path = None if confined is None else confined.host
+        if path is None or not path.is_file():
             return secure(Response("the audio file is missing", status_code=404, media_type="text/plain"))
         key_ring = keys()
         size = plain_size(path, key_ring)

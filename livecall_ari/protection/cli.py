@@ -3,7 +3,6 @@ cli_register.py, ``breach``, ``privacy-notice`` and ``encryption``)."""
 
 from __future__ import annotations
 
-from functools import partial
 
 import datetime as dt
 import json
@@ -15,7 +14,7 @@ from typing import Any
 import click
 
 from livecall_ari import config
-from livecall_ari.recording.files import on_host
+from livecall_ari.recording.paths import RecordingsFolder
 from livecall_ari.app import App
 from livecall_ari.protection import audit
 from livecall_ari.protection.core import LAWFUL_BASES, PolicyError, london_date
@@ -106,7 +105,7 @@ def dsar_export(app: App, number: str, out: Path, request_id: int | None, by: st
         p = app.settings.protection
         contact = ", ".join(x for x in (p.dpo_name, p.dpo_email, p.dpo_phone) if x)
         manifest = export(data, out, request, keys, app.settings.organisation.name, contact, now(), actor,
-                          locate=partial(on_host, app.settings))
+                          folder=RecordingsFolder.from_settings(app.settings))
     except KeyFileError as exc:
         raise _fail(exc) from None
     counts = ", ".join(f"{k} {v}" for k, v in manifest["counts"].items() if v)
@@ -172,7 +171,7 @@ def erase(app: App, number: str, yes: bool, by: str | None) -> None:
         key = number_key(app.settings)
         certificates = app.settings.data_path() / "erasure-certificates"
         runner = Erasure(app.database(), key, certificates, list_files(app).store, by or who(),
-                         app.settings.organisation.name, stage, locate=partial(on_host, app.settings))
+                         app.settings.organisation.name, stage, folder=RecordingsFolder.from_settings(app.settings))
         result = runner.run(e164, now())
     except (ErasureRefused, config.ConfigError) as exc:
         raise _fail(exc) from None

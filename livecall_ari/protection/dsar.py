@@ -33,6 +33,7 @@ from livecall_ari.protection.registry import (
     linked_files, linked_tables, match, number_forms, personal_tables, q, recording_linked_tables, select_rows,
     subject_calls,
 )
+from livecall_ari.recording.paths import RecordingsFolder
 
 UTC = dt.timezone.utc
 
@@ -105,9 +106,11 @@ def _json(value: Any) -> bytes:
 
 def export(
     data: SubjectData, out: Path, request: DsarRequest, keys: KeyRing | None, organisation: str,
-    contact: str, now: dt.datetime, actor: str, locate: Callable[[str], Path] = Path,
+    contact: str, now: dt.datetime, actor: str, *, folder: RecordingsFolder,
 ) -> dict[str, Any]:
-    """Write the zip (atomically: a temporary file renamed) and return its manifest."""
+    """Write the zip (atomically: a temporary file renamed) and return its manifest. Audio is
+    read only from inside the recordings ``folder``: a path leading outside it is refused (an
+    ERROR in the log) and the recording is listed as without audio."""
     files: list[dict[str, Any]] = []
     tmp = out.with_name(out.name + ".part")
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -126,7 +129,8 @@ def export(
         audio = [(f"recordings/{rec['id']}-", rec) for rec in data.recordings]
         audio += [("recordings/linked/", {"id": path, "file": path}) for path in data.linked_audio]
         for prefix, rec in audio:
-            source = locate(str(rec["file"])) if rec.get("file") else None
+            confined = folder.locate(str(rec["file"]), f"export the audio of recording {rec['id']}") if rec.get("file") else None
+            source = None if confined is None else confined.host
             if source is None or not source.exists():
                 missing.append(rec["id"])
                 continue

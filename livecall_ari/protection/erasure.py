@@ -32,7 +32,7 @@ from typing import Any, Callable
 import peewee
 
 from livecall_ari.protection import audit
-from livecall_ari.recording.files import recording_files
+from livecall_ari.recording.paths import RecordingsFolder
 from livecall_ari.protection.core import canonical, key_fingerprint, keyed_hash, pseudonym
 from livecall_ari.protection.models import DsarRequest, ErasureJob, LegalHoldRecord, Suppression
 from livecall_ari.protection.registry import (
@@ -61,10 +61,10 @@ class ErasureResult:
 class Erasure:
     def __init__(self, db: peewee.Database, key: bytes, certificates: Path, screening: ScreeningStore,
                  actor: str, organisation: str, stage: Stage | None = None,
-                 locate: Callable[[str], Path] = Path) -> None:
+                 *, folder: RecordingsFolder) -> None:
         self.db = db
-        # Maps a recording's path as Asterisk wrote it to this host (recording.files.on_host).
-        self.locate = locate
+        # Every recording path of a row is confined to it before a file is deleted (recording.paths).
+        self.folder = folder
         self.key = key
         self.certificates = certificates
         self.screening = screening
@@ -142,19 +142,10 @@ class Erasure:
             for row in rows:
                 if not row.file:
                     continue
-                files = recording_files(self.locate(str(row.file)))
-                if not self.locate(str(row.file)).exists():
-                    counts["files_already_gone"] += 1
-                for path in files:
-                    counts["bytes_deleted"] += path.stat().st_size
-                    path.unlink(missing_ok=True)
-                    counts["files_deleted"] += 1
+                self._delete_files(str(row.file), f"erase recording of call {row.call_id}", counts, row_file=True)
             # Monitoring recordings and other audio of the number's calls named by linked tables.
             for table, column, name in linked_files(self.db, subject_calls(self.db, e164)):
-                for path in recording_files(self.locate(name)):
-                    counts["bytes_deleted"] += path.stat().st_size
-                    path.unlink(missing_ok=True)
-                    counts["files_deleted"] += 1
+                self._delete_files(name, f"erase the file {table}.{column} names", counts)
                 execute(self.db, f"UPDATE {q(table)} SET {q(column)} = NULL WHERE {q(column)} = {self.db.param}", [name])
             self.stage("recordings:files-deleted")
             ids = [row_id(r) for r in rows]
@@ -165,6 +156,20 @@ class Erasure:
                 RecordingPause.delete().where(RecordingPause.recording.in_(ids)).execute()
                 Recording.delete().where(pk(Recording).in_(ids)).execute()
             self._mark(job, "recordings", counts)
+
+    def _delete_files(self, name: str, why: str, counts: dict[str, int], row_file: bool = False) -> None:
+        """Delete the recording ``name`` and the files beside it, if it lies in the recordings
+        folder; a path outside it is refused (logged, counted), and its row goes all the same."""
+        path = self.folder.locate(name, why)
+        if path is None:
+            counts["files_refused"] = counts.get("files_refused", 0) + 1
+            return
+        if row_file and not path.host.exists():
+            counts["files_already_gone"] += 1
+        for part in self.folder.files(path):
+            counts["bytes_deleted"] += part.stat().st_size
+            part.unlink(missing_ok=True)
+            counts["files_deleted"] += 1
 
     def _exports(self, job: ErasureJob, e164: str, forms: tuple[str, ...], at: dt.datetime) -> None:
         with self.db.atomic():

@@ -20,7 +20,7 @@ from livecall_ari.protection.registry import delete_recording_linked, pk, row_id
 from livecall_ari.protection.models import CallLawfulBasis, LegalHoldRecord, RetentionRun
 from livecall_ari.protection.services import basis_policy, retention_policy
 from livecall_ari.storage.times import from_db, to_db
-from livecall_ari.recording.files import on_host, recording_files
+from livecall_ari.recording.paths import RecordingsFolder
 
 if TYPE_CHECKING:
     from livecall_ari.app import App
@@ -88,6 +88,7 @@ def run_retention(app: "App", now: dt.datetime, *, dry_run: bool, actor: str) ->
     db = app.database()
     policy = retention_policy(app.settings)
     verdicts = retention_plan(_recordings() + _calls(app), policy, active_holds(), now)
+    folder = RecordingsFolder.from_settings(app.settings)
     result = RetentionResult(dry_run, verdicts, sum(1 for v in verdicts if v.hold is not None))
     run = RetentionRun.create(started_at=to_db(now), dry_run=dry_run, actor=actor, held=result.held)
     if dry_run:
@@ -100,9 +101,10 @@ def run_retention(app: "App", now: dt.datetime, *, dry_run: bool, actor: str) ->
         with db.atomic():
             if record.kind == "recordings":
                 row = Recording.get_or_none(pk(Recording) == record.id)
-                if row is not None and row.file:
-                    for path in recording_files(on_host(app.settings, str(row.file))):
-                        path.unlink(missing_ok=True)
+                if row is not None and row.file and (
+                        path := folder.locate(str(row.file), f"delete recording of call {row.call_id} (retention)")):
+                    for part in folder.files(path):
+                        part.unlink(missing_ok=True)
                 Recording.update(state="deleted", file=None).where(pk(Recording) == record.id).execute()
                 audit.append(actor, "retention.delete", audit.subject_for_recording(record.id), details, at=now)
             else:

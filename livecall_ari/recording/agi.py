@@ -38,7 +38,11 @@ class RecordingAgi:
 
     async def start(self, request: AgiRequest, session: AgiSession) -> None:
         call_id, number, agent, purpose, file = _args(request, 5)
-        self.service.started(call_id, number, agent, purpose, file)
+        # The path comes from whoever holds the FastAGI secret: proven to lie under the
+        # recordings folder here, or nothing is booked (so nothing outside is ever deleted or read).
+        path = self.service.folder.locate(file, f"book the recording of call {call_id} reported by recording-start")
+        if path is not None:
+            self.service.started(call_id, number, agent, purpose, path)
 
     async def notice(self, request: AgiRequest, session: AgiSession) -> None:
         call_id, number, prompt, started, status, key = _args(request, 6)

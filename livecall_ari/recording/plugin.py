@@ -35,12 +35,10 @@ def build_service(app: App) -> RecordingService:
         )
         log.info(json.dumps({"event": "objection", "call_id": call_id, "number": parsed.e164, "via": "recording notice"}))
 
-    from functools import partial
-
     from livecall_ari.protection.core import RetainedRecord, retention_until
     from livecall_ari.protection.crypto import encrypt_file, recording_keys
     from livecall_ari.protection.services import basis_policy, retention_policy
-    from livecall_ari.recording.files import on_host
+    from livecall_ari.recording.paths import RecordingsFolder
 
     bases, retention = basis_policy(settings), retention_policy(settings)
 
@@ -57,7 +55,7 @@ def build_service(app: App) -> RecordingService:
             encrypt_file(path, keys)
 
     app.database()
-    service = RecordingService(partial(on_host, settings), settings.recordings_dir(), org, record_objection,
+    service = RecordingService(RecordingsFolder.from_settings(settings), org, record_objection,
                                bases.basis_for, keep_until, seal)
     service.reconcile_after = dt.timedelta(seconds=settings.recording.reconcile_after)
     service.reconcile_every = settings.recording.reconcile_every

@@ -18,8 +18,9 @@ from typing import Callable
 
 from livecall_ari.gate.models import GateDecision
 from livecall_ari.recording import core
-from livecall_ari.recording.files import disk_report, free_bytes, recording_files
+from livecall_ari.recording.files import disk_report, free_bytes
 from livecall_ari.recording.models import NoticeEvent, Recording, RecordingPause
+from livecall_ari.recording.paths import PathRefused, RecordingPath, RecordingsFolder
 from livecall_ari.storage.times import from_db, to_db
 
 log = logging.getLogger("livecall.recording")
@@ -33,14 +34,14 @@ PENDING_OBJECTIONS = "objections.pending"
 class RecordingService:
     """Bookkeeping for recordings, given what the rest of LiveCall decides:
 
-    - ``host_path`` maps a path as Asterisk wrote it to this host (recording.files.on_host);
+    - ``folder`` is the recordings folder: every path, from Asterisk or from a row, is confined
+      to it (recording.paths) before a file is read, sealed or deleted;
     - ``record_objection(number, call_id, at)`` puts a number on the objection list;
     - ``basis_for(purpose)`` and ``keep_until(purpose, tags, basis, at)`` come from the data
       protection policy; ``seal(path)`` encrypts a finished file when that is switched on.
     """
 
-    host_path: Callable[[str], Path]
-    recordings_dir: str
+    folder: RecordingsFolder
     organisation: str
     record_objection: Callable[[str, str, dt.datetime], None]
     basis_for: Callable[[str], str]
@@ -57,14 +58,14 @@ class RecordingService:
 
     # -- events from the dialplan ---------------------------------------------------------
 
-    def started(self, call_id: str, number: str, agent: str, purpose: str, file: str) -> Recording:
+    def started(self, call_id: str, number: str, agent: str, purpose: str, file: RecordingPath) -> Recording:
         existing = Recording.get_or_none(Recording.call_id == call_id)
         if existing is not None:
             return existing
         tags = core.TRAINING if purpose == core.TRAINING else ""
         return Recording.create(
             call_id=call_id, organisation=self.organisation, agent=agent, number=number, purpose=purpose,
-            tags=tags, file=file, state="recording", started_at=to_db(self.clock()), lawful_basis=self.basis_for(purpose),
+            tags=tags, file=file.asterisk, state="recording", started_at=to_db(self.clock()), lawful_basis=self.basis_for(purpose),
         )
 
     def notice(self, call_id: str, number: str, prompt: str, started_epoch: str, status: str, key: str,
@@ -91,9 +92,9 @@ class RecordingService:
         row = Recording.get_or_none(Recording.call_id == call_id)
         if row is None:
             return
-        if row.file:
-            for path in recording_files(self.host_path(row.file)):
-                path.unlink(missing_ok=True)
+        if row.file and (path := self.folder.locate(row.file, f"delete the audio of declined call {call_id}")):
+            for part in self.folder.files(path):
+                part.unlink(missing_ok=True)
         row.state, row.file, row.ended_at = "declined", None, to_db(self.clock())
         row.save()
 
@@ -123,21 +124,23 @@ class RecordingService:
         row = Recording.get_or_none(Recording.call_id == call_id)
         if row is None or row.state != "recording" or not row.file:
             return row
-        path = self.host_path(row.file)
+        confined = self.folder.locate(row.file, f"finish the recording of call {call_id}")
         hung_up = hung_up or self.clock()
-        data = _settled_bytes(path, settle_seconds)
+        data = None if confined is None else _settled_bytes(confined.host, settle_seconds)
         ended = self.clock()
-        if data is None:
+        if confined is None:
+            row.state = "missing"  # the row names a file outside the folder: never read it
+        elif data is None:
             row.state = "missing"
             log.error("recording of call %s: its file %s is missing", call_id, row.file)
         else:
             duration_ms = core.wav_duration_ms(data)
             ran_ms = int((hung_up - (from_db(row.started_at) or hung_up)).total_seconds() * 1000) if at_hangup else None
-            short = core.cut_short(duration_ms, ran_ms, free_bytes(path))
+            short = core.cut_short(duration_ms, ran_ms, free_bytes(confined.host))
             if self.seal is not None:
-                for part in recording_files(path):
+                for part in self.folder.files(confined):
                     self.seal(part)
-                data = path.read_bytes()
+                data = confined.host.read_bytes()
                 row.encrypted = True
             facts = core.audio_facts(data)
             row.state, row.size_bytes, row.duration_ms, row.sha256 = "complete", facts.size_bytes, duration_ms, facts.sha256
@@ -155,11 +158,12 @@ class RecordingService:
         """Re-check every kept recording: ``ok``, ``missing`` or ``changed`` (checksum differs)."""
         results: list[tuple[Recording, str]] = []
         for row in Recording.select().where(Recording.state == "complete").order_by(Recording.started_at):
-            path = self.host_path(row.file or "")
-            if not path.exists():
+            confined = self.folder.locate(row.file or "", f"verify recording of call {row.call_id}")
+            if confined is None or not confined.host.exists():
                 results.append((row, "missing"))
                 continue
-            results.append((row, "ok" if core.audio_facts(path.read_bytes()).sha256 == row.sha256 else "changed"))
+            data = confined.host.read_bytes()
+            results.append((row, "ok" if core.audio_facts(data).sha256 == row.sha256 else "changed"))
         return results
 
     def _unsettled_files(self, root: Path, closed_before: float) -> list[Path]:
@@ -179,7 +183,7 @@ class RecordingService:
                     continue
                 mtime = path.stat().st_mtime
                 if self._examined_before <= mtime < closed_before:
-                    candidates[f"{self.recordings_dir.rstrip('/')}/{path.relative_to(root)}"] = path
+                    candidates[f"{self.folder.asterisk_dir.rstrip('/')}/{path.relative_to(root)}"] = path
         names = list(candidates)
         for start in range(0, len(names), 500):
             for row in Recording.select(Recording.file).where(Recording.file.in_(names[start:start + 500])):
@@ -197,16 +201,19 @@ class RecordingService:
         # another connection (the CDR follower) committed meanwhile.
         unfinished = list(Recording.select().where((Recording.state == "recording") & (Recording.started_at < to_db(cutoff))))
         for row in unfinished:
-            if _written_since(self.host_path(row.file or ""), time.time() - older_than.total_seconds()):
+            if _written_since(self._host(row.file or ""), time.time() - older_than.total_seconds()):
                 continue  # a long call, still recording: its end will come
             self.finish(row.call_id, settle_seconds=1.0, at_hangup=False)
             counts["finished"] += 1
-        root = self.host_path(self.recordings_dir)
+        root = self.folder.host_dir
         if root.is_dir():
             now = time.time()
             for path in self._unsettled_files(root, now - older_than.total_seconds()):
                 # Untouched for longer than `older_than`: MixMonitor has long closed it.
-                asterisk_path = f"{self.recordings_dir.rstrip('/')}/{path.relative_to(root)}"
+                asterisk_path = f"{self.folder.asterisk_dir.rstrip('/')}/{path.relative_to(root)}"
+                found = self.folder.locate(asterisk_path, "book a recording found in the recordings folder")
+                if found is None:
+                    continue  # a symlink leading out of the folder
                 call_id = path.stem
                 try:
                     mtime = path.stat().st_mtime
@@ -215,9 +222,9 @@ class RecordingService:
                 # The file is named after the gate's call id: its decision says who and what.
                 decision = GateDecision.get_or_none(GateDecision.call_id == call_id)
                 if decision is not None:
-                    self.started(call_id, decision.dialled, decision.agent, decision.purpose, asterisk_path)
+                    self.started(call_id, decision.dialled, decision.agent, decision.purpose, found)
                 else:
-                    self.started(call_id, "", "", "unknown", asterisk_path)
+                    self.started(call_id, "", "", "unknown", found)
                 Recording.update(started_at=to_db(dt.datetime.fromtimestamp(mtime, UTC))).where(
                     Recording.call_id == call_id).execute()
                 self.finish(call_id, settle_seconds=0, at_hangup=False)
@@ -225,7 +232,9 @@ class RecordingService:
             # Everything last written before this has now been looked at once.
             self._examined_before = now - older_than.total_seconds()
             spool = root / PENDING_OBJECTIONS
-            if spool.exists():
+            if spool.is_symlink():
+                log.error("refused to read %s: it is a symlink (the dialplan writes a plain file)", spool)
+            elif spool.exists():
                 taken = spool.with_suffix(".taking")
                 spool.replace(taken)
                 for line in taken.read_text().splitlines():
@@ -239,14 +248,23 @@ class RecordingService:
 
     def disk_alarm(self) -> str | None:
         """What is wrong with the recordings disk's free space, or None."""
-        root = self.host_path(self.recordings_dir)
+        root = self.folder.host_dir
         free = free_bytes(root)
         if free >= max(self.min_free_bytes, core.DISK_FULL_BYTES):
             return None
         return disk_report(root, free, self.min_free_bytes)
 
 
-def _written_since(path: Path, since: float) -> bool:
+    def _host(self, asterisk_path: str) -> Path | None:
+        try:
+            return self.folder.confine(asterisk_path).host
+        except PathRefused:
+            return None  # finish() refuses it, with the error
+
+
+def _written_since(path: Path | None, since: float) -> bool:
+    if path is None:
+        return False
     try:
         return path.stat().st_mtime >= since
     except OSError:

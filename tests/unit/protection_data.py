@@ -28,8 +28,10 @@ BOB = "+442079460019"
 
 
 def make_app(tmp_path: Path, protection: str = "") -> App:
-    """An App on a settings file in ``tmp_path``; ``protection`` is extra TOML for [protection]."""
-    (tmp_path / "livecall.toml").write_text(f'[organisation]\nname = "Acme Windows Ltd"\n[protection]\n{protection}\n')
+    """An App on a settings file in ``tmp_path``; ``protection`` is extra TOML for [protection].
+    Recordings are kept in ``tmp_path/recordings`` (LiveCall touches no audio outside it)."""
+    (tmp_path / "livecall.toml").write_text(f'[organisation]\nname = "Acme Windows Ltd"\n'
+                                            f'[recording]\ndir = "{tmp_path / "recordings"}"\n[protection]\n{protection}\n')
     settings = config.load(tmp_path / "livecall.toml", environ={"LIVECALL_DATA_DIR": str(tmp_path)})
     app = App(settings)
     app.database()

@@ -47,7 +47,7 @@ def test_an_export_holds_every_kind_of_record_and_nothing_about_anyone_else(app:
     db = app.database()
     db.bind([MonitoringSession])
     db.create_tables([MonitoringSession])
-    monitor_alice, monitor_bob = tmp_path / "monitor-alice.wav", tmp_path / "monitor-bob.wav"
+    monitor_alice, monitor_bob = tmp_path / "recordings/monitor-alice.wav", tmp_path / "recordings/monitor-bob.wav"
     monitor_alice.write_bytes(b"alice monitored")
     monitor_bob.write_bytes(b"bob monitored")
     MonitoringSession.create(call_id=alice.call_id, supervisor="sue", mode="listen", recording=str(monitor_alice))
@@ -143,15 +143,17 @@ def test_dsar_deadline_uses_the_london_day_of_receipt(app: App) -> None:
 def test_erasure_removes_monitoring_recordings_of_the_calls(app: App, tmp_path: Path) -> None:
     from livecall_ari.protection.crypto import erasure_key
     from livecall_ari.protection.erasure import Erasure
+    from livecall_ari.recording.paths import RecordingsFolder
     from livecall_ari.screening.services import list_files
 
     alice = add_person(app, tmp_path, ALICE, 1)
     db = app.database()
     db.bind([MonitoringSession])
     db.create_tables([MonitoringSession])
-    monitor = tmp_path / "monitor-alice.wav"
+    monitor = tmp_path / "recordings/monitor-alice.wav"
     monitor.write_bytes(b"alice monitored")
     MonitoringSession.create(call_id=alice.call_id, supervisor="sue", mode="listen", recording=str(monitor))
-    Erasure(db, erasure_key(app.settings), tmp_path / "certs", list_files(app).store, "dpo", "Acme").run(ALICE, NOW)
+    Erasure(db, erasure_key(app.settings), tmp_path / "certs", list_files(app).store, "dpo", "Acme",
+            folder=RecordingsFolder.from_settings(app.settings)).run(ALICE, NOW)
     assert not monitor.exists()
     assert MonitoringSession.get().recording is None and MonitoringSession.get().supervisor == "sue"

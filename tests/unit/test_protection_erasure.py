@@ -22,6 +22,7 @@ from livecall_ari.protection.models import ErasureJob
 from livecall_ari.protection.registry import number_forms
 from livecall_ari.protection.retention import add_hold, release_hold
 from livecall_ari.recording.models import Recording
+from livecall_ari.recording.paths import RecordingsFolder
 from livecall_ari.screening.lists import ListFiles
 from livecall_ari.screening.services import build_decider, list_files
 from tests.conftest import kill_when_paused
@@ -51,7 +52,7 @@ def marketing_call(number: str) -> CallAttempt:
 
 def eraser(app: App, tmp_path: Path) -> Erasure:
     return Erasure(app.database(), erasure_key(app.settings), tmp_path / "erasure-certificates",
-                   list_files(app).store, "dpo", "Acme Windows Ltd")
+                   list_files(app).store, "dpo", "Acme Windows Ltd", folder=RecordingsFolder.from_settings(app.settings))
 
 
 def test_after_erasure_nothing_holds_the_number_and_it_stays_blocked(app: App, tmp_path: Path) -> None:

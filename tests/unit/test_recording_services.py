@@ -9,6 +9,7 @@ from typing import Any
 
 from livecall_ari.gate.models import GateDecision
 from livecall_ari.recording.models import NoticeEvent, Recording
+from livecall_ari.recording.paths import RecordingsFolder
 from livecall_ari.recording.services import PENDING_OBJECTIONS, RecordingService
 from livecall_ari.storage import open_database
 from tests.unit.test_recording_core import wav_bytes
@@ -20,8 +21,7 @@ def service(tmp_path: Path, objections: list[tuple[str, str]]) -> RecordingServi
     open_database(f"sqlite:///{tmp_path / 'db.sqlite'}")
     root = tmp_path / "asterisk"
     return RecordingService(
-        host_path=lambda p: root / p.lstrip("/"),
-        recordings_dir="/var/spool/asterisk/monitor/livecall",
+        folder=RecordingsFolder("/var/spool/asterisk/monitor/livecall", root),
         organisation="default",
         record_objection=lambda number, call_id, at: objections.append((number, call_id)),
         basis_for=lambda purpose: {"service": "contract"}.get(purpose, "legitimate_interests"),
@@ -43,7 +43,7 @@ def put(tmp_path: Path, call_id: str, seconds: float, age_s: float = 0) -> Path:
 def test_a_call_is_booked_from_start_to_finish(tmp_path: Path) -> None:
     svc = service(tmp_path, [])
     path = put(tmp_path, "c1", 2.5)
-    svc.started("c1", "02079460018", "1002", "service", "/var/spool/asterisk/monitor/livecall/2026/11/27/c1.wav")
+    svc.started("c1", "02079460018", "1002", "service", svc.folder.confine("/var/spool/asterisk/monitor/livecall/2026/11/27/c1.wav"))
     row = svc.finish("c1", settle_seconds=1)
     assert row is not None
     assert (row.state, row.duration_ms, row.size_bytes, row.lawful_basis) == ("complete", 2500, path.stat().st_size, "contract")
@@ -61,7 +61,7 @@ def test_the_decline_key_removes_every_file_of_the_call(tmp_path: Path) -> None:
     legs = [mixed.with_name("c2-in.wav"), mixed.with_name("c2-out.wav")]
     for leg in legs:
         leg.write_bytes(b"x")
-    svc.started("c2", "02079460901", "1002", "service", "/var/spool/asterisk/monitor/livecall/2026/11/27/c2.wav")
+    svc.started("c2", "02079460901", "1002", "service", svc.folder.confine("/var/spool/asterisk/monitor/livecall/2026/11/27/c2.wav"))
     svc.notice("c2", "02079460901", "livecall/notice", str(NOW.timestamp() - 3), "OK", "1", "1", "2")
     row = Recording.get(Recording.call_id == "c2")
     assert (row.state, row.file) == ("declined", None)
@@ -99,7 +99,7 @@ def test_reconcile_books_what_nobody_reported(tmp_path: Path) -> None:
 def test_a_file_cut_short_by_a_full_disk_is_kept_as_incomplete_with_an_error(tmp_path: Path, caplog: Any) -> None:
     svc = service(tmp_path, [])
     put(tmp_path, "c7", 4.0)  # MixMonitor's writes failed after 4 s
-    svc.started("c7", "02079460711", "1002", "service", "/var/spool/asterisk/monitor/livecall/2026/11/27/c7.wav")
+    svc.started("c7", "02079460711", "1002", "service", svc.folder.confine("/var/spool/asterisk/monitor/livecall/2026/11/27/c7.wav"))
     svc.clock = lambda: NOW + dt.timedelta(seconds=19)  # the call ended 19 s after the recording began
 
     with caplog.at_level(logging.ERROR, logger="livecall.recording"):
@@ -117,7 +117,7 @@ def test_a_whole_file_booked_late_under_load_is_complete(tmp_path: Path) -> None
     books: a 4 s recording of a 4 s call booked 15 s later is whole."""
     svc = service(tmp_path, [])
     put(tmp_path, "c9", 4.0)
-    svc.started("c9", "02079460711", "1002", "service", "/var/spool/asterisk/monitor/livecall/2026/11/27/c9.wav")
+    svc.started("c9", "02079460711", "1002", "service", svc.folder.confine("/var/spool/asterisk/monitor/livecall/2026/11/27/c9.wav"))
     svc.clock = lambda: NOW + dt.timedelta(seconds=19)  # the worker runs the job late
 
     row = svc.finish("c9", settle_seconds=0.3, hung_up=NOW + dt.timedelta(seconds=4))
@@ -128,7 +128,7 @@ def test_a_whole_file_booked_late_under_load_is_complete(tmp_path: Path) -> None
 def test_reconcile_leaves_a_long_call_that_is_still_recording(tmp_path: Path) -> None:
     svc = service(tmp_path, [])
     path = put(tmp_path, "c8", 2.0)  # written just now
-    svc.started("c8", "02079460018", "1001", "marketing", "/var/spool/asterisk/monitor/livecall/2026/11/27/c8.wav")
+    svc.started("c8", "02079460018", "1001", "marketing", svc.folder.confine("/var/spool/asterisk/monitor/livecall/2026/11/27/c8.wav"))
     svc.clock = lambda: NOW + dt.timedelta(hours=1)  # the row is an hour old: a long call
 
     assert svc.reconcile()["finished"] == 0
