@@ -117,6 +117,14 @@ class StockAsterisk:
         seed_chroot(source, self.root)
         if not (self.root / "usr/sbin/asterisk").exists():
             unavailable(f"no Asterisk chroot to copy at {source} (`livecall sandbox up` builds one)")
+        # An Asterisk left running by a run that was killed would hold the control socket.
+        control = self.root / "run/asterisk/asterisk.ctl"
+        if control.exists():
+            try:
+                self.rx("core stop now")
+            except (AssertionError, subprocess.SubprocessError):
+                control.unlink(missing_ok=True)  # nobody answers on it: stale
+            until(lambda: not control.exists(), timeout=15, what="the Asterisk left by an earlier run to stop")
         shutil.rmtree(self.etc)
         subprocess.run(["cp", "-a", str(source / "etc/asterisk"), str(self.etc)], check=True)
         for folder in ("var/log/asterisk", "var/spool/asterisk"):

@@ -246,6 +246,7 @@ def test_an_install_from_the_wheel_into_stock_asterisk_gates_records_and_fails_c
     until(lambda: "livecall" not in pbx.rx("ari show apps"), timeout=10, what="the Stasis app to unregister")
     unserved = pbx.call(NOT_LISTED, MARKETING, scenario="agent_call_refused.xml")
     assert (unserved.returncode, unserved.refused_cause) == (0, 21), unserved.errors
+    assert len(admin.rows("SELECT id FROM gate_decisions")) == 3  # nobody decided it: the dialplan refused it
     emergency = pbx.call("999", MARKETING, hold_ms=500)
     assert emergency.answered, emergency.errors
     assert far_end.dialled() == [ON_TPS, "999", NOT_LISTED, "999"]
