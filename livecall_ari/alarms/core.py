@@ -71,6 +71,22 @@ class Unscreened:
         return text + (f" ({self.decided})" if self.decided else "")
 
 
+_PUNCTUATION = str.maketrans("", "", " \t-().")
+
+
+def comparable(number: str, outside_line_prefix: str = "") -> str:
+    """One form of a number for comparing a Dial() target with a decision: the UK national
+    (``0161...``), international (``0044161...``) and E.164 (``+44161...``) forms of a number
+    compare equal; punctuation and the outside-line prefix are dropped. Text only: the gate
+    validated the number when it decided, and this runs for every call the follower reads."""
+    digits = strip_prefix(number.translate(_PUNCTUATION), outside_line_prefix)
+    if digits.startswith("00"):
+        return "+" + digits[2:]
+    if digits.startswith("0"):
+        return "+44" + digits[1:]
+    return digits
+
+
 def endpoint_of(channel: str) -> str | None:
     """The PJSIP endpoint of a channel name (``PJSIP/1001-0000002a`` -> ``1001``), else None."""
     if not channel.startswith("PJSIP/"):
@@ -120,8 +136,8 @@ def check(
 ) -> Unscreened | None:
     """The alarm for ``call`` (a CDR), or None when it is not an agent's call to the trunk or
     the gate decided it as it went out. ``verdicts`` are the decisions whose call id is the
-    CDR's uniqueid or its LiveCall call id; ``normalise`` turns a dialled number into the form
-    the gate stores (E.164 for a valid number)."""
+    CDR's uniqueid or its LiveCall call id; ``normalise`` puts a dialled and a decided number
+    in one form (:func:`comparable`)."""
     if not is_trunk_leg(call.dstchannel, trunk):
         return None
     agent = agent_of(call.channel, trunk)

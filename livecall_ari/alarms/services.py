@@ -14,11 +14,14 @@ import csv
 import datetime as dt
 import logging
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import peewee
 
-from livecall_ari.alarms.core import GateVerdict, TrunkCall, Unscreened, agent_of, is_trunk_leg, unscreened_calls
+from livecall_ari.alarms.core import (
+    GateVerdict, TrunkCall, Unscreened, agent_of, comparable, is_trunk_leg, unscreened_calls,
+)
 from livecall_ari.alarms.models import AlarmWatch, UnscreenedAlarm
 from livecall_ari.gate.models import GateDecision
 from livecall_ari.storage.times import from_db, to_db
@@ -54,15 +57,8 @@ class UnscreenedWatch:
 
     @classmethod
     def from_app(cls, app: App) -> "UnscreenedWatch":
-        from livecall_ari.screening.numbers import NumberParser
-
-        parser = NumberParser(app.settings.gate.outside_line_prefix)
-
-        def normalise(dialled: str) -> str:
-            number = parser.parse(dialled)
-            return number.e164 if number is not None else parser.display(dialled)
-
-        return cls(app.settings.asterisk.trunk, app.settings.gate.outside_line_prefix, normalise)
+        prefix = app.settings.gate.outside_line_prefix
+        return cls(app.settings.asterisk.trunk, prefix, partial(comparable, outside_line_prefix=prefix))
 
     def since(self) -> int:
         if self._since is None:

@@ -22,6 +22,7 @@ from livecall_ari.alarms.core import (
     TrunkCall,
     agent_of,
     check,
+    comparable,
     dialled_targets,
     unscreened_calls,
 )
@@ -243,3 +244,18 @@ def test_an_admin_acknowledges_from_the_banner_and_the_dpo_cannot(app: App) -> N
     assert done["acknowledged_by"] == "root"
     status, text = asyncio.run(acknowledge_as("root"))
     assert status == 409 and "already acknowledged by root" in text
+
+
+@pytest.mark.parametrize("dialled", ["01614960996", "+441614960996", "00441614960996", "901614960996", "0161 496 0996"])
+def test_the_forms_of_one_number_compare_equal(dialled: str) -> None:
+    assert comparable(dialled, "9") == comparable("+441614960996") == "+441614960996"
+    assert comparable("07911123456") != comparable("+441614960996")
+
+
+@given(st.from_regex(r"0[1-9][0-9]{9}", fullmatch=True))
+def test_comparable_agrees_with_the_number_parser_on_valid_uk_numbers(national: str) -> None:
+    from livecall_ari.screening.numbers import NumberParser
+
+    number = NumberParser().parse(national)
+    if number is not None:
+        assert comparable(national) == number.e164
