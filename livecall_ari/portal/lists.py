@@ -3,7 +3,8 @@ organisation's objections and consents, added and withdrawn with their evidence.
 
 An upload is imported exactly as ``livecall lists import`` does (screening/lists.py: a new
 version switched in by one commit, the list in force untouched when refused), in a worker
-thread so the service goes on screening calls meanwhile. Every change is audited: imports here,
+thread of the web process (never the gate's: web/process.py), streamed to a private temporary
+file on the way and never held in memory whole. Every change is audited: imports here,
 objections and consents by the screening store itself.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import os
 import re
 import shutil
 import tempfile
@@ -26,12 +28,22 @@ from livecall_ari.portal.core import list_freshness
 from livecall_ari.portal.web import Ctx, Portal, field_text, secure
 
 SHOWN_BAD_LINES = 50
+# The paths that take a file upload: held to [web] max_upload_mb, not max_body_kb (web/limits.py).
+UPLOAD_PATHS = frozenset({"/lists/import"})
 
 
 def safe_name(name: str) -> str:
     """The uploaded file's own name (its date tells the snapshot), reduced to a harmless one."""
     base = re.sub(r"[^A-Za-z0-9._-]", "_", Path(name or "upload.txt").name).lstrip(".")
     return base[:100] or "upload.txt"
+
+
+def copy_private(upload: UploadFile, target: Path) -> None:
+    """Copy the upload (already spooled to a temporary file) to ``target``, mode 0600, a block at
+    a time: the file is never held in memory whole."""
+    upload.file.seek(0)
+    with os.fdopen(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as out:
+        shutil.copyfileobj(upload.file, out, 1 << 20)
 
 
 def wants_fragment(request: Request) -> bool:
@@ -83,12 +95,11 @@ def routes(portal: Portal) -> list[BaseRoute]:
         if name not in LIST_NAMES or not isinstance(upload_file, UploadFile):
             refused = {"message": "Choose the list (TPS or CTPS) and a file.", "bad": []}
         else:
+            # The web process's temporary folder is private (web/server.py); mkdtemp makes 0700.
             workdir = Path(tempfile.mkdtemp(prefix="livecall-upload-"))
             source = workdir / safe_name(upload_file.filename or "")
             try:
-                with open(source, "wb") as out:
-                    while block := await upload_file.read(1 << 20):
-                        out.write(block)
+                await asyncio.to_thread(copy_private, upload_file, source)
                 list_date = field_text(ctx, "list_date")
                 files = list_files(portal.app)
 

@@ -129,9 +129,16 @@ def read_list_file(path: Path, snapshot: ListSnapshot) -> NumberList:
     return NumberList(snapshot, keys, days)
 
 
+# A record is 12 characters: a line longer than this is bad whatever follows, so only its start
+# is kept (a file that is one 300 MB "line" is read in bounded memory, not carried whole).
+LONG_LINE = 4096
+
+
 def _chunks(stream: BinaryIO, size: int) -> Iterator[tuple[bytes, int]]:
-    """Whole-line chunks of the stream, each with the byte offset reached after it."""
+    """Whole-line chunks of the stream, each with the byte offset reached after it. A line
+    longer than :data:`LONG_LINE` that crosses a read is cut to its first LONG_LINE bytes."""
     carry = b""
+    skipping = False  # inside an over-long line: drop bytes up to its end
     done = 0
     while True:
         block = stream.read(size)
@@ -140,13 +147,18 @@ def _chunks(stream: BinaryIO, size: int) -> Iterator[tuple[bytes, int]]:
                 yield carry, done
             return
         done += len(block)
+        if skipping:
+            end = block.find(b"\n")
+            if end < 0:
+                continue
+            block, skipping = block[end:], False
         block = carry + block
         cut = block.rfind(b"\n") + 1
-        if cut == 0:
-            carry = block
-            continue
         carry = block[cut:]
-        yield block[:cut], done - len(carry)
+        if len(carry) > LONG_LINE:
+            carry, skipping = carry[:LONG_LINE], True
+        if cut:
+            yield block[:cut], done - len(carry)
 
 
 def _sorted_unique(buffer: npt.NDArray[np.int64], filled: int) -> npt.NDArray[np.int64]:

@@ -46,16 +46,42 @@ _PROBLEMS = {
 Keys = npt.NDArray[np.int64]
 
 
+# A bad line is quoted at most this many characters wherever it is shown (CLI, portal, logs):
+# a file of one 300 MB "line" must not come back whole in a reply.
+QUOTE_LIMIT = 200
+
+
+def quote_limited(text: str, limit: int = QUOTE_LIMIT) -> tuple[str, bool]:
+    """``text`` cut to ``limit`` characters, and whether it was cut."""
+    return (text, False) if len(text) <= limit else (text[:limit], True)
+
+
 @dataclass(frozen=True)
 class BadLine:
-    """A record that could not be read, with where and why, for the import report."""
+    """A record that could not be read, with where and why, for the import report. ``text`` is
+    at most :data:`QUOTE_LIMIT` characters of it; ``cut`` says the line went on."""
 
     line: int
     text: str
     problem: str
+    cut: bool = False
+
+    @classmethod
+    def of(cls, line: int, raw: bytes, problem: str) -> "BadLine":
+        """The bad line ``raw`` (bytes as read, line end included or not), quoted at most
+        :data:`QUOTE_LIMIT` characters; only that much of it is ever decoded."""
+        record = raw.rstrip(b"\r\n")
+        text, cut = quote_limited(record[: QUOTE_LIMIT + 1].decode("latin-1"))
+        return cls(line, text, problem, cut)
+
+    @property
+    def shown(self) -> str:
+        """The quoted text as a person sees it: an ellipsis marks a cut line."""
+        return self.text + ("…" if self.cut else "")
 
     def describe(self, file: str) -> str:
-        return f"{file}:{self.line}: {self.problem}: {self.text!r}"
+        more = f"… (cut at {QUOTE_LIMIT} characters)" if self.cut else ""
+        return f"{file}:{self.line}: {self.problem}: {self.text!r}{more}"
 
 
 @dataclass
@@ -95,10 +121,6 @@ def _records_to_keys(records: npt.NDArray[np.uint8]) -> tuple[Keys, npt.NDArray[
     problem[bad_char] = _BAD_CHAR
     problem[(digits == 0) & ~bad_char] = _BLANK
     return keys, problem, digits, groups
-
-
-def _text(raw: bytes) -> str:
-    return raw.decode("latin-1").rstrip("\r\n")
 
 
 def _fixed_view(chunk: bytes) -> npt.NDArray[np.uint8] | None:
@@ -174,7 +196,7 @@ def parse_chunk(chunk: bytes, first_line: int, delta: bool = False) -> ParsedChu
     for index in bad_rows.tolist():
         code = int(problem[index])
         raw = bytes(view[index]) if view is not None else (raw_lines[index] if raw_lines is not None else b"")
-        bad.append(BadLine(first_line + index, _text(raw), _PROBLEMS[code].format(digits=int(digits[index]))))
+        bad.append(BadLine.of(first_line + index, raw, _PROBLEMS[code].format(digits=int(digits[index]))))
     with_spaces = int(np.count_nonzero(good & (groups == 2)))
     good_count = int(np.count_nonzero(good))
     if is_delete is None:

@@ -1,38 +1,111 @@
-"""Run the ASGI app with uvicorn inside ``livecall serve``'s event loop."""
+"""The web process: the portal and API under uvicorn, in a process of their own.
+
+``livecall serve`` starts it (web/process.py) as ``python -m livecall_ari.web.server``, so a
+large upload or a slow page never shares the gate's event loop. It builds its own App (database
+connection), its own AriClient for the live board and the supervision API, and its own
+SupervisionService: everything it shares with the gate's process goes through the database or
+ARI. Its temporary files (upload spools, list imports) go to a private folder, and it stops
+when the serve process that started it goes (its stdin closes).
+"""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
-import contextlib
 import json
 import logging
-from typing import Iterator
+import os
+import shutil
+import sys
+import tempfile
+import threading
+from pathlib import Path
 
 import uvicorn
 
+from livecall_ari.app import App
+from livecall_ari.config import Settings
 from livecall_ari.web.app import WebDependencies, build_asgi
 
 log = logging.getLogger("livecall.web")
 
 
-class EmbeddedServer(uvicorn.Server):
-    """uvicorn inside `livecall serve`, which owns SIGTERM/SIGINT itself."""
+def upload_folder(settings: Settings, pid: int) -> Path:
+    """A web process's private temporary folder (0700) under the data folder: an upload is
+    spooled to disk there, not to a /tmp that may be memory, and nobody else can read it."""
+    return settings.data_path() / "tmp" / f"web-{pid}"
 
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
+
+def private_tempdir(settings: Settings) -> Path:
+    """Make this process's private folder and send its temporary files there (Starlette's upload
+    spools included); remove the folders of web processes that died without cleaning up."""
+    folder = upload_folder(settings, os.getpid())
+    for old in folder.parent.glob("web-*"):
+        pid = old.name.removeprefix("web-")
+        if pid.isdigit() and old != folder and not Path(f"/proc/{pid}").exists():
+            shutil.rmtree(old, ignore_errors=True)
+    folder.mkdir(parents=True, mode=0o700, exist_ok=True)
+    folder.chmod(0o700)
+    tempfile.tempdir = str(folder)
+    return folder
+
+
+def build_dependencies(app: App) -> WebDependencies:
+    """What the portal and API need, built in this process from the settings."""
+    from livecall_ari.ari.client import AriClient
+    from livecall_ari.supervision.plugin import build_service as build_supervision_service
+
+    s = app.settings
+    app.database()
+    ari = AriClient(s.ari.url, s.ari.user, s.ari.password, s.ari.app)
+    return WebDependencies(app, services={"ari": ari, "supervision": build_supervision_service(app)})
 
 
 async def serve_web(deps: WebDependencies) -> None:
+    """Serve until SIGTERM/SIGINT (uvicorn's own handlers) or until the parent goes."""
     web = deps.app.settings.web
     # Forwarded headers are believed only from the proxies the settings name (not uvicorn's
     # default of any loopback client).
     config = uvicorn.Config(build_asgi(deps), host=web.host, port=web.port, log_level="warning", lifespan="off",
                             proxy_headers=bool(web.trusted_proxies), forwarded_allow_ips=web.trusted_proxies or None)
-    server = EmbeddedServer(config)
-    log.info(json.dumps({"event": "web_listening", "host": web.host, "port": web.port}))
+    server = uvicorn.Server(config)
+    loop = asyncio.get_running_loop()
+
+    def watch_parent() -> None:
+        # The parent holds our stdin open; EOF means `livecall serve` is gone, however it went.
+        try:
+            while sys.stdin.buffer.read(4096):
+                pass
+        except (OSError, ValueError):
+            pass
+        loop.call_soon_threadsafe(setattr, server, "should_exit", True)
+
+    threading.Thread(target=watch_parent, name="parent-watch", daemon=True).start()
+    log.info(json.dumps({"event": "web_listening", "host": web.host, "port": web.port, "pid": os.getpid()}))
     try:
         await server.serve()
-    except asyncio.CancelledError:
-        server.should_exit = True
-        raise
+    finally:
+        ari = deps.services.get("ari")
+        if ari is not None:
+            await ari.aclose()
+
+
+def main(argv: list[str] | None = None) -> None:
+    from livecall_ari import logs
+
+    parser = argparse.ArgumentParser(prog="livecall-web", description="LiveCall's portal and API (started by livecall serve)")
+    parser.add_argument("--config", default=None)
+    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    args = parser.parse_args(argv)
+    app = App.from_config(args.config)
+    logs.configure(args.log_level, app.settings)
+    folder = private_tempdir(app.settings)
+    try:
+        asyncio.run(serve_web(build_dependencies(app)))
+    finally:
+        app.close()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
