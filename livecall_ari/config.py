@@ -125,6 +125,11 @@ class WebSettings:
     # Addresses of the admin's TLS proxy (e.g. ["127.0.0.1"]): only requests from these may set
     # X-Forwarded-Proto/-For (the portal's cookies are Secure over HTTPS). Empty: none trusted.
     trusted_proxies: list[str] = field(default_factory=list)
+    # The largest list upload, in MB, refused with 413 beyond it (a TPS full file of ~20
+    # million numbers is about 280 MB). Uploads are streamed to a private temporary folder.
+    max_upload_mb: int = 512
+    # The largest other request body (forms, JSON), in KB.
+    max_body_kb: int = 256
 
 
 @dataclass

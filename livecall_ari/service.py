@@ -1,6 +1,7 @@
 """Wiring of ``livecall serve``: one asyncio process with the gate's ARI application, the
-FastAGI server (gate, recording and supervision entries), the HTTP API and portal, and the
-background work of each capability (recording catch-up, retention, following the CDR file).
+FastAGI server (gate, recording and supervision entries), and the background work of each
+capability (recording catch-up, retention, following the CDR file). The HTTP API and portal
+run in a child process it starts and supervises (web/process.py), off the gate's event loop.
 
 Built here from the settings and nowhere else. The service decides and records; it is never in
 a call's media path, so stopping or crashing it leaves connected calls alone.
@@ -123,8 +124,9 @@ def extra_tasks(app: App, stop: asyncio.Event, deps: ServiceDependencies) -> lis
                                     "check [charges] cdr_file and [asterisk] root (`livecall doctor`)"}))
         tasks.append(("cdr-follow", follow_cdrs(app, cdr_file, stop, on_batch=watch.check)))
     if app.settings.web.enabled:
-        from livecall_ari.web.server import serve_web
-        from livecall_ari.web.app import WebDependencies
+        from livecall_ari.web.process import supervise_web
 
-        tasks.append(("web", serve_web(WebDependencies(app, services={"ari": deps.ari, "supervision": deps.supervision}))))
+        # The portal and API in their own process (its own App, AriClient, supervision
+        # service): an upload or a slow page never shares the gate's event loop.
+        tasks.append(("web", supervise_web(app.settings, stop)))
     return tasks
