@@ -225,11 +225,15 @@ def test_an_install_from_the_wheel_into_stock_asterisk_gates_records_and_fails_c
             ("+442079460999", "service", "allow", ""),
             ("+442079460018", "marketing", "allow", ""),
         ]
-        [recording] = until(lambda: [r for r in admin.rows("SELECT * FROM recordings") if r["state"] != "recording"],
-                            timeout=20, what="the service call's recording to be finished")
-        assert (recording["state"], recording["purpose"], recording["agent"]) == ("complete", "service", SERVICE)
-        # The file as Asterisk named it, found under [asterisk] root.
-        assert (pbx.root / recording["file"].lstrip("/")).stat().st_size == recording["size_bytes"] > 16000, recording
+        # Both connected calls are recorded ([recording] policy "all"); 999 is not.
+        recordings = until(lambda: (r := admin.rows("SELECT * FROM recordings ORDER BY id"))
+                           and all(x["state"] != "recording" for x in r) and r,
+                           timeout=20, what="the recordings to be finished")
+        assert [(r["agent"], r["purpose"], r["state"]) for r in recordings] == [
+            (SERVICE, "service", "complete"), (MARKETING, "marketing", "complete")]
+        for recording in recordings:
+            # The file as Asterisk named it, found under [asterisk] root.
+            assert (pbx.root / recording["file"].lstrip("/")).stat().st_size == recording["size_bytes"] > 16000, recording
         # The called party heard the notice on both connected calls (never on 999's).
         notices = admin.rows("SELECT number, prompt, played, outcome FROM recording_notices ORDER BY id")
         assert [(n["number"][-10:], n["prompt"], n["played"], n["outcome"]) for n in notices] == [
