@@ -22,7 +22,6 @@ LIVECALL_CONTEXT_PREFIX = "livecall-"
 # Numbers a phone's user dials to reach the PSTN, one of each kind the gate screens.
 REPRESENTATIVE_NUMBERS: tuple[tuple[str, str], ...] = (
     ("UK landline", "01132960000"),
-    ("UK landline (London)", "02079460000"),
     ("UK mobile", "07700900123"),
     ("UK 03", "03001234567"),
     ("UK 08", "08001234567"),

@@ -168,7 +168,12 @@ def owner_in(dest: Path) -> Owner:
 
 
 def apply(changes: list[FileChange], owner: Owner, now: dt.datetime) -> list[str]:
-    """Write the planned changes; return what was done, one line each."""
+    """Write the planned changes; return what was done, one line each. Refuses before writing
+    anything when the files could not be given to Asterisk's owner (only root can do that)."""
+    euid = os.geteuid()
+    if changes and euid != 0 and owner.uid != euid:
+        raise InstallError(f"LiveCall's files must belong to uid {owner.uid} like the files in {changes[0].path.parent}, "
+                           f"and only root can give them away: run install as root (or as that user)")
     done = []
     for change in changes:
         if not change.ours and change.path.exists():

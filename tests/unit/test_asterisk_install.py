@@ -127,6 +127,16 @@ def test_files_are_owned_like_asterisks_readable_by_its_group_and_edits_keep_a_b
     assert (etc / "extensions.conf.livecall-backup-20261129140000").exists()
 
 
+def test_an_install_that_could_not_give_the_files_to_asterisk_writes_nothing(
+    settings: Settings, etc: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    changes = inst.plan(etc, render_all(settings), ["office-phones"])
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)  # an admin's own account, not Asterisk's (4321)
+    with pytest.raises(inst.InstallError, match="only root can give them away"):
+        inst.apply(changes, inst.Owner(4321, 4321), NOW)
+    assert not (etc / "extensions_livecall.conf").exists() and (etc / "extensions.conf").read_text() == EXTENSIONS
+
+
 def test_warnings_for_what_install_cannot_settle(etc: Path) -> None:
     assert inst.warnings(etc) == []
     (etc / "cdr_custom.conf").write_text("[mappings]\nMaster.csv => x\n")
