@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import os
 import sys
 import time
 from pathlib import Path
@@ -50,8 +51,18 @@ def render(app: App, dest: Path | None, templates: Path | None, dry_run: bool) -
     if dry_run:
         click.echo("(dry run: nothing written)")
     else:
+        from livecall_ari.asterisk.install import InstallError, owner_in
+
+        # Owned like Asterisk's own files: a root-owned 0640 file is invisible to an Asterisk
+        # running as its own user ("listed as a #include but it does not exist").
+        try:
+            owner = owner_in(dest) if os.geteuid() == 0 else None
+        except InstallError:
+            owner = None
         for path in write(dest, files):
             path.chmod(0o640)
+            if owner is not None:
+                os.chown(path, owner.uid, owner.gid)
             click.echo(f"wrote {path}")
     click.echo("Add these lines once, each to the file named (then `core reload`):")
     for line in include_lines(files):

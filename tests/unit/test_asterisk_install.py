@@ -174,6 +174,16 @@ def test_the_command_installs_once_then_reports_no_changes(tmp_path: Path, etc: 
     assert code == 0 and "no changes: LiveCall is already installed" in out and "+" not in out
 
 
+def test_render_also_writes_its_files_owned_like_asterisks(tmp_path: Path, etc: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("giving files to another user needs root")
+    os.chown(etc / "extensions.conf", 4321, 4322)
+    run(tmp_path, "init")
+    code, _, _ = run(tmp_path, "asterisk", "render", "--dest", str(etc))
+    st = (etc / "ari_livecall.conf").stat()
+    assert code == 0 and (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (4321, 4322, 0o640)
+
+
 def test_the_command_fails_naming_a_missing_context(tmp_path: Path, etc: Path) -> None:
     run(tmp_path, "init")
     code, _, err = run(tmp_path, "asterisk", "install", "--dest", str(etc), "--context", "nope", "--no-reload")
