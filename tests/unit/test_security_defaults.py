@@ -49,7 +49,7 @@ def run(tmp_path: Path, *args: str, **extra: str) -> subprocess.CompletedProcess
 def secrets_of(tmp_path: Path) -> dict[str, str]:
     data = tomllib.loads((tmp_path / "livecall.toml").read_text())
     return {"ari.password": data["ari"]["password"], "web.api_token": data["web"]["api_token"],
-            "ami.secret": data["ami"]["secret"]}
+            "ami.secret": data["ami"]["secret"], "fastagi.secret": data["fastagi"]["secret"]}
 
 
 def assert_no_secret(text: str, secrets: dict[str, str]) -> None:
@@ -72,12 +72,12 @@ def test_every_listener_defaults_to_loopback_and_no_secret_has_a_default() -> No
     s = config.Settings()
     assert (s.ari.url.startswith("http://127.0.0.1:"), s.fastagi.host, s.ami.host, s.web.host) == (
         True, "127.0.0.1", "127.0.0.1", "127.0.0.1")
-    assert (s.ari.password, s.web.api_token, s.ami.secret) == ("", "", "")
+    assert (s.ari.password, s.web.api_token, s.ami.secret, s.fastagi.secret) == ("", "", "", "")
     assert all(c.ok for c in exposure_checks(App(s)) if c.name.endswith(("bind", "host")))
 
 
 def test_init_generates_every_secret_privately_and_prints_none(tmp_path: Path, initialised: dict[str, str]) -> None:
-    assert len(set(initialised.values())) == 3 and all(len(v) >= 24 for v in initialised.values())
+    assert len(set(initialised.values())) == 4 and all(len(v) >= 24 for v in initialised.values())
     mode = stat.S_IMODE((tmp_path / "livecall.toml").stat().st_mode)
     assert mode == 0o600, oct(mode)
     again = run(tmp_path, "init")
@@ -96,6 +96,7 @@ def test_init_fills_in_a_missing_secret(tmp_path: Path) -> None:
     assert result.returncode == 0 and "added missing secrets" in result.stdout
     found = secrets_of(tmp_path)
     assert found["ari.password"] == "chosen-by-the-admin-0123456789" and found["web.api_token"] and found["ami.secret"]
+    assert found["fastagi.secret"]
     assert_no_secret(result.stdout + result.stderr, found)
     assert stat.S_IMODE((tmp_path / "livecall.toml").stat().st_mode) == 0o600
 
