@@ -105,11 +105,16 @@ def is_phone(endpoint: Endpoint, trunk: str) -> bool:
     return endpoint.name != trunk and endpoint.inbound_auth and not endpoint.identified_by_ip
 
 
+# Most UK PBXs take 9 for an outside line: an admin's `_9X.` to the trunk is a way around the gate
+# even when LiveCall was not told of a prefix.
+USUAL_OUTSIDE_LINE_PREFIX = "9"
+
+
 def numbers_to_try(outside_line_prefix: str) -> list[tuple[str, str]]:
-    """The representative numbers, each also behind the outside-line prefix when there is one."""
+    """The representative numbers, each also behind the outside-line prefix (9 when none is set)."""
+    prefix = outside_line_prefix or USUAL_OUTSIDE_LINE_PREFIX
     numbers = list(REPRESENTATIVE_NUMBERS)
-    if outside_line_prefix:
-        numbers += [(f"{label} after {outside_line_prefix}", outside_line_prefix + number) for label, number in REPRESENTATIVE_NUMBERS]
+    numbers += [(f"{label} after {prefix}", prefix + number) for label, number in REPRESENTATIVE_NUMBERS]
     return [(label, n) for label, n in numbers if n not in EMERGENCY_NUMBERS]
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from livecall_ari.app import App
 from livecall_ari.asterisk.doctor import Check
 from livecall_ari.asterisk.gate_path import (
-    Route, judge_context, is_phone, numbers_to_try, parse_dialplan_show, parse_endpoint_context, parse_endpoints,
+    judge_context, is_phone, numbers_to_try, parse_dialplan_show, parse_endpoint_context, parse_endpoints,
 )
 from livecall_ari.asterisk.render import INCLUDED_FROM
 from livecall_ari.config import Settings
@@ -197,7 +197,14 @@ async def gate_path_checks(settings: Settings) -> list[Check]:
         checks.append(Check("gate in the path", False, "no phone endpoints found (a phone has inbound auth and no "
                             "identify-by-IP and is not [asterisk] trunk)", warning=True))
         return checks
-    details = await asyncio.gather(*(rx(settings, f"pjsip show endpoint {p.name}") for p in phones))
+    # A few CLI runs at a time: each may be a process start (`livecall sandbox rx` costs a second).
+    slots = asyncio.Semaphore(3)
+
+    async def ask(command: str) -> RxResult:
+        async with slots:
+            return await rx(settings, command, timeout=30)
+
+    details = await asyncio.gather(*(ask(f"pjsip show endpoint {p.name}") for p in phones))
     by_context: dict[str, list[str]] = {}
     for phone, detail in zip(phones, details):
         context = parse_endpoint_context(detail.text) if detail.ok else None
@@ -212,10 +219,14 @@ async def gate_path_checks(settings: Settings) -> list[Check]:
             checks.append(Check(f"gate in the path of {context}", False, f"phones {', '.join(sorted(members))}: context "
                                 f"{context} is deliberately outside the gate ([asterisk] ungated_contexts)", warning=True))
             continue
-        shown = await asyncio.gather(*(rx(settings, f"dialplan show {n}@{context}") for _, n in numbers))
-        routes: dict[tuple[str, str], Route | None] = {
-            number: (parse_dialplan_show(result.text) if result.ok else None) for number, result in zip(numbers, shown)
-        }
+        shown = await asyncio.gather(*(ask(f"dialplan show {n}@{context}") for _, n in numbers))
+        # "There is no existence of ..." is an answer (no route); anything else that failed is not.
+        unanswered = [r for r in shown if not r.ok and "no existence" not in r.text]
+        if unanswered:
+            checks.append(Check(f"gate in the path of {context}", False, f"could not ask Asterisk where {len(unanswered)} "
+                                f"numbers go from {context}: {unanswered[0].text}", warning=True))
+            continue
+        routes = {number: parse_dialplan_show(result.text) for number, result in zip(numbers, shown)}
         verdict = judge_context(context, members, routes)
         checks.append(Check(f"gate in the path of {context}", verdict.ok, verdict.describe()))
     return checks

@@ -144,6 +144,8 @@ command = sys.argv[-1]
 outputs = {outputs!r}
 if command in outputs:
     print(outputs[command])
+elif command.startswith("dialplan show ") and outputs["route"] == "unreachable":
+    sys.exit("Unable to connect to remote asterisk (does /var/run/asterisk/asterisk.ctl exist?)")
 elif command.startswith("dialplan show "):
     number = command.split()[2].split("@")[0]
     print(outputs["route"].replace("NUMBER", number))
@@ -223,3 +225,12 @@ def test_cdr_import_without_a_file_reads_the_cdr_file_through_asterisk_root(tmp_
     # file, so its import resumes where the first one ended.
     again = CliRunner().invoke(main, ["cdr", "import"], env={**env, "LIVECALL_CHARGES_CDR_FILE": str(master)})
     assert again.exit_code == 0 and f"{master}: 0 lines read (resumed at line 2)" in again.stdout
+
+
+def test_a_question_asterisk_did_not_answer_is_a_warning_not_a_missing_route(tmp_path: Path) -> None:
+    _, path = asyncio.run(gate_path_checks(fake_rx(tmp_path, "unreachable", ENDPOINTS)))
+    assert (path.ok, path.warning) == (False, True)
+    assert "could not ask Asterisk where 12 numbers go from office-phones" in path.detail and "asterisk.ctl" in path.detail
+    nowhere = "There is no existence of NUMBER@office-phones extension\n"
+    _, path = asyncio.run(gate_path_checks(fake_rx(tmp_path, nowhere, ENDPOINTS)))
+    assert (path.ok, path.warning) == (False, False) and "no outside number reaches LiveCall's gate" in path.detail

@@ -156,6 +156,12 @@ def test_every_number_through_the_gate_is_ok_and_no_route_at_all_is_not() -> Non
     assert not nowhere.ok and "add `include => livecall-outbound` to [sales]" in nowhere.describe()
 
 
+def test_numbers_behind_9_are_tried_even_when_no_prefix_is_set() -> None:
+    assert ("UK mobile after 9", "907700900123") in numbers_to_try("")
+    assert ("UK mobile after 8", "807700900123") in numbers_to_try("8")
+    assert ("UK mobile after 9", "907700900123") not in numbers_to_try("8")
+
+
 def test_emergency_numbers_are_never_tried() -> None:
     assert not {"999", "112", "9999", "9112"} & {n for _, n in numbers_to_try("9")}
 
