@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import re
 import shlex
 import stat
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from urllib.parse import urlsplit
 
 from livecall_ari.app import App
 from livecall_ari.ari.client import AriClient, AriError, AriUnavailable
+from livecall_ari.config import Settings
 
 REQUIRED_MODULES = {
     "res_ari.so": "ARI, for the Stasis entry and live supervision",
@@ -189,4 +191,33 @@ async def _dialplan_checks(app: App) -> list[Check]:
         present = f"Context '{context}'" in text
         detail = f"present ({why})" if present else f"missing ({why}): render with `livecall asterisk render` and #include extensions_livecall.conf"
         checks.append(Check(f"dialplan {context}", present, detail))
+    secret_check = fastagi_secret_check(app.settings, text)
+    if secret_check is not None:
+        checks.append(secret_check)
     return checks
+
+
+def fastagi_secret_check(settings: Settings, dialplan: str) -> Check | None:
+    """Whether every AGI URL of ``dialplan show`` that reaches ``serve`` carries the current
+    ``[fastagi] secret`` (serve refuses the others, and the calls then fail closed); None when
+    the dialplan calls no FastAGI of ours. The secret itself is never shown."""
+    import hmac
+    from urllib.parse import parse_qsl
+
+    where = f"{settings.fastagi.host}:{settings.fastagi.port}"
+    urls = re.findall(rf"agi://{re.escape(where)}/[^,)\s\"]*", dialplan)
+    if not urls:
+        return None
+    secret = settings.fastagi.secret.encode()
+
+    def carries(url: str) -> bool:
+        values = [v for k, v in parse_qsl(url.partition("?")[2]) if k == "secret"]
+        return bool(secret) and len(values) == 1 and hmac.compare_digest(values[0].encode(), secret)
+
+    stale = [url.partition("?")[0].rsplit("/", 1)[-1] for url in urls if not carries(url)]
+    if not stale:
+        return Check("dialplan FastAGI secret", True, f"all {len(urls)} AGI calls to {where} carry [fastagi] secret")
+    return Check("dialplan FastAGI secret", False,
+                 f"{len(stale)} of {len(urls)} AGI calls to {where} ({', '.join(sorted(set(stale)))}) lack the current "
+                 "[fastagi] secret, so serve refuses them and those calls fail closed: run `livecall init` if the "
+                 "settings have none, render the dialplan again (`livecall asterisk render`) and `dialplan reload`")

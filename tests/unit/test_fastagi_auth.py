@@ -194,3 +194,21 @@ def livecall(settings: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env.update(LIVECALL_CONFIG=str(settings), LIVECALL_DATA_DIR=str(settings.parent))
     return subprocess.run([sys.executable, "-m", "livecall_ari.cli", "--config", str(settings), *args], env=env,
                           capture_output=True, text=True, check=False, timeout=60)
+
+
+def test_the_doctor_fails_a_loaded_dialplan_whose_agi_urls_lack_the_secret(app: App) -> None:
+    from livecall_ari.asterisk.doctor import fastagi_secret_check
+
+    s = app.settings
+    rendered = "\n".join(f.text for f in render_all(s))
+    ok = fastagi_secret_check(s, rendered)
+    assert ok is not None and ok.ok and "carry [fastagi] secret" in ok.detail
+    old = rendered.replace(f"?secret={SECRET}", "?secret=an-old-secret-0123456789abc", 1)
+    stale = fastagi_secret_check(s, old.replace(f"/recording-end?secret={SECRET}", "/recording-end"))
+    assert stale is not None and not stale.ok
+    assert "2 of" in stale.detail and "recording-end" in stale.detail and "dialplan reload" in stale.detail
+    assert SECRET not in stale.detail and "an-old-secret" not in stale.detail
+    s.fastagi.secret = ""
+    unset = fastagi_secret_check(s, rendered)
+    assert unset is not None and not unset.ok and "livecall init" in unset.detail
+    assert fastagi_secret_check(s, "[livecall-agents]\nexten => _X.,1,Stasis(livecall)\n") is None
