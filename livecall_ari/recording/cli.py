@@ -105,13 +105,25 @@ def sounds() -> None:
     """The prompts LiveCall plays."""
 
 
+# Asterisk's sounds folder as Asterisk sees it; found on this host under [asterisk] root.
+SOUNDS_DIR = "/usr/share/asterisk/sounds"
+_SOUNDS_DEST_HELP = f"Asterisk's sounds folder (default: {SOUNDS_DIR} under [asterisk] root)."
+
+
+def _sounds_dest(app: App, dest: Path | None) -> Path:
+    from livecall_ari.recording.files import on_host
+
+    return dest if dest is not None else on_host(app.settings, SOUNDS_DIR)
+
+
 @sounds.command("build")
-@click.option("--dest", type=click.Path(file_okay=False, path_type=Path), default=Path("/usr/share/asterisk/sounds"), show_default=True)
+@click.option("--dest", type=click.Path(file_okay=False, path_type=Path), default=None, help=_SOUNDS_DEST_HELP)
 @click.pass_obj
-def build(app: App, dest: Path) -> None:
+def build(app: App, dest: Path | None) -> None:
     """Speak every prompt in livecall_ari/sounds/prompts.toml into DEST (espeak-ng and sox)."""
     from livecall_ari.sounds.build import SoundsError, build as build_sounds
 
+    dest = _sounds_dest(app, dest)
     try:
         made = build_sounds(dest, values={"organisation": app.settings.organisation.name})
     except SoundsError as exc:
@@ -122,11 +134,13 @@ def build(app: App, dest: Path) -> None:
 @sounds.command("set")
 @click.argument("name")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--dest", type=click.Path(file_okay=False, path_type=Path), default=Path("/usr/share/asterisk/sounds"), show_default=True)
-def set_(name: str, file: Path, dest: Path) -> None:
+@click.option("--dest", type=click.Path(file_okay=False, path_type=Path), default=None, help=_SOUNDS_DEST_HELP)
+@click.pass_obj
+def set_(app: App, name: str, file: Path, dest: Path | None) -> None:
     """Replace prompt NAME (e.g. livecall/notice) with your own recording in any format sox reads."""
     from livecall_ari.sounds.build import SoundsError, install
 
+    dest = _sounds_dest(app, dest)
     try:
         paths = install(name, file, dest)
     except SoundsError as exc:

@@ -234,3 +234,26 @@ def test_a_question_asterisk_did_not_answer_is_a_warning_not_a_missing_route(tmp
     nowhere = "There is no existence of NUMBER@office-phones extension\n"
     _, path = asyncio.run(gate_path_checks(fake_rx(tmp_path, nowhere, ENDPOINTS)))
     assert (path.ok, path.warning) == (False, False) and "no outside number reaches LiveCall's gate" in path.detail
+
+
+def test_sounds_go_to_asterisks_sounds_folder_under_asterisk_root(tmp_path: Path) -> None:
+    import shutil
+    import wave
+
+    from click.testing import CliRunner
+
+    from livecall_ari.cli import main
+
+    if shutil.which("sox") is None:
+        pytest.skip("needs sox")
+    recording = tmp_path / "mine.wav"
+    with wave.open(str(recording), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(b"\0\0" * 8000)
+    env = {"LIVECALL_CONFIG": str(tmp_path / "livecall.toml"), "LIVECALL_DATA_DIR": str(tmp_path / "data"),
+           "LIVECALL_ASTERISK_ROOT": str(tmp_path / "chroot")}
+    result = CliRunner().invoke(main, ["sounds", "set", "livecall/notice", str(recording)], env=env)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "chroot/usr/share/asterisk/sounds/livecall/notice.custom").exists()
