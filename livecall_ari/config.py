@@ -215,6 +215,16 @@ class ChargesSettings:
 
 
 @dataclass
+class InvoicingSettings:
+    # The supplier on every VAT invoice (docs/charges.md, "Invoices"): name, postal address
+    # (lines separated by commas or newlines) and VAT registration number. `livecall invoice`
+    # refuses to issue an invoice while any of them is empty.
+    supplier_name: str = ""
+    supplier_address: str = ""
+    vat_number: str = ""
+
+
+@dataclass
 class SupervisionSettings:
     # Live supervision (docs/supervision.md). Nobody may supervise until listed here: endpoints
     # ("2001") or groups ("@leads"); a group is "name: member member" in `groups`.
@@ -287,6 +297,7 @@ class Settings:
     recording: RecordingSettings = field(default_factory=RecordingSettings)
     screening: ScreeningSettings = field(default_factory=ScreeningSettings)
     charges: ChargesSettings = field(default_factory=ChargesSettings)
+    invoicing: InvoicingSettings = field(default_factory=InvoicingSettings)
     supervision: SupervisionSettings = field(default_factory=SupervisionSettings)
     protection: ProtectionSettings = field(default_factory=ProtectionSettings)
 
@@ -317,7 +328,7 @@ class ConfigError(Exception):
     """A settings file or variable that cannot be used; the message says which and why."""
 
 
-_SECTIONS = ("web", "recording", "organisation", "database", "ari", "ami", "fastagi", "gate", "asterisk", "sandbox", "screening", "charges",
+_SECTIONS = ("web", "recording", "organisation", "database", "ari", "ami", "fastagi", "gate", "asterisk", "sandbox", "screening", "charges", "invoicing",
              "supervision", "protection")
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from livecall_ari.app import App
-from livecall_ari.charges import services
+from livecall_ari.charges import billing, services
 from livecall_ari.charges.statement import decimal_pence, to_csv, to_data, to_html
 from livecall_ari.charges.store import BadLine
 from livecall_ari.charges.tariff import PLANS, TariffError
@@ -80,7 +80,8 @@ def import_cdrs(app: App, file: Path | None, restart: bool, batch_size: int | No
 @click.option("--account", required=True, help="Account (a CDR's accountcode).")
 @click.option("--from", "first_day", required=True, type=click.DateTime(["%Y-%m-%d"]), help="First day, YYYY-MM-DD.")
 @click.option("--to", "last_day", required=True, type=click.DateTime(["%Y-%m-%d"]), help="Last day (inclusive).")
-@click.option("--plan", type=click.Choice(PLANS), default=None, help="Plan (default: [charges] default_plan).")
+@click.option("--plan", type=click.Choice(PLANS), default=None,
+              help="Plan, for a quote (default: the account's subscriptions, else [charges] default_plan).")
 @click.option("--json", "as_json", is_flag=True, help="Print the statement as JSON.")
 @click.option("--csv", "csv_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the statement as CSV to this file ('-' for stdout).")  # fmt: skip
@@ -99,7 +100,7 @@ def charges(
 ) -> None:
     """The statement of ACCOUNT for the days --from to --to (Europe/London), rated by the tariff."""
     try:
-        statement = services.account_statement(app, account, first_day.date(), last_day.date(), plan)
+        statement = billing.statement(app, account, first_day.date(), last_day.date(), plan)
     except (ConfigError, TariffError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
     if csv_file is not None:
@@ -119,11 +120,17 @@ def charges(
     for line in statement.lines:
         click.echo(
             f"  {line.start:%Y-%m-%d %H:%M:%S}  {line.number:<16} {line.number_class:<13} "
-            f"{line.billed_seconds:>6}s  {decimal_pence(line.pence):>9}p"
+            f"{line.billed_seconds:>6}s  {decimal_pence(line.pence):>9}p{'  trial' if line.trial else ''}"
         )
     for fee in statement.fees:
         click.echo(f"  {fee.day}  {fee.description:<44} {fee.pence:>9}p")
     click.echo(f"Net {statement.net_pence}p  VAT {statement.vat_pence}p  Total {statement.total_pence}p")
 
 
-commands: list[click.Command] = [cdr_group, charges]
+def _billing_commands() -> list[click.Command]:
+    from livecall_ari.charges.billing_cli import commands as billing_commands
+
+    return billing_commands
+
+
+commands: list[click.Command] = [cdr_group, charges, *_billing_commands()]

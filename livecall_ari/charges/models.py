@@ -7,6 +7,8 @@ several PBXs sharing the database differ by their uniqueid, which Asterisk prefi
 ``systemname`` (set it to each PBX's [asterisk] system_name; the sandbox does). ``cdr_files``
 remembers, per PBX and file, the byte offset and line number up to which records are committed; it is written in the same transaction as the records, so the two never disagree.
 Times are UTC epoch seconds; the number is stored classified (E.164, class, country).
+Billing: accounts with their subscription periods, and issued invoices and credit notes, each
+numbered from its series' counter (see :class:`DocumentCounter`).
 """
 
 from __future__ import annotations
@@ -56,6 +58,75 @@ class CdrFile(peewee.Model):
         table_name = "cdr_files"
 
 
+class BillingAccount(peewee.Model):
+    """A customer: the account (a CDR's accountcode), name and address, free trial calls."""
+
+    account = peewee.CharField(primary_key=True)
+    name = peewee.TextField()
+    address = peewee.TextField()
+    trial_calls = peewee.IntegerField(default=0)
+    created_at = peewee.DateTimeField()  # UTC
+
+    class Meta:
+        table_name = "billing_accounts"
+
+
+class SubscriptionRow(peewee.Model):
+    """One subscription period: a plan from ``start`` to ``end`` inclusive (NULL: open)."""
+
+    id = peewee.AutoField()
+    account = peewee.CharField(index=True)
+    plan = peewee.CharField()
+    start = peewee.DateField()
+    end = peewee.DateField(null=True)
+
+    class Meta:
+        table_name = "billing_subscriptions"
+
+
+class DocumentCounter(peewee.Model):
+    """The last number issued in a series ("invoice", "credit_note"). Taking a number updates
+    this row in the transaction that stores the document, so numbers have no gaps and two
+    processes never get the same one (the row lock queues them)."""
+
+    series = peewee.CharField(primary_key=True)
+    last = peewee.BigIntegerField(default=0)
+
+    class Meta:
+        table_name = "billing_counters"
+
+
+class InvoiceRow(peewee.Model):
+    """An issued invoice or credit note, frozen: the document as issued (JSON)."""
+
+    id = peewee.AutoField()
+    kind = peewee.CharField()  # "invoice" or "credit_note"
+    number = peewee.BigIntegerField()
+    account = peewee.CharField()
+    month = peewee.CharField()  # YYYY-MM
+    issued_on = peewee.DateField()
+    credits = peewee.BigIntegerField(null=True)  # a credit note: the number of the invoice it cancels
+    net_pence = peewee.BigIntegerField()
+    vat_pence = peewee.BigIntegerField()
+    total_pence = peewee.BigIntegerField()
+    document = peewee.TextField()
+    created_at = peewee.DateTimeField()  # UTC
+
+    class Meta:
+        table_name = "billing_invoices"
+        indexes = (
+            (("kind", "number"), True),
+            (("account", "month"), False),
+        )
+
+
+def _billing_tables(db: peewee.Database) -> None:
+    db.create_tables([BillingAccount, SubscriptionRow, DocumentCounter, InvoiceRow])
+    with db.bind_ctx([DocumentCounter]):
+        for series in ("invoice", "credit_note"):
+            DocumentCounter.create(series=series, last=0)
+
+
 # Column order of the bulk insert (store.py builds tuples in this order).
 INSERT_COLUMNS = (
     "account", "start_utc", "record_key", "end_utc", "duration", "billsec", "number",
@@ -74,8 +145,9 @@ def _index_by_time(db: peewee.Database) -> None:
     )
 
 
-MODELS: list[type[peewee.Model]] = [CdrRow, CdrFile]
+MODELS: list[type[peewee.Model]] = [CdrRow, CdrFile, BillingAccount, SubscriptionRow, DocumentCounter, InvoiceRow]
 MIGRATIONS = [
     Migration("charges-0001-cdrs", create_tables(CdrRow, CdrFile)),
     Migration("charges-0002-records-by-time", _index_by_time),
+    Migration("charges-0003-billing", _billing_tables),
 ]

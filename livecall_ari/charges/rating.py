@@ -12,7 +12,12 @@ The rules, in the order they are applied to each call (calls must come in start 
    charged more than 0 is charged at least the minimum charge.
 5. Fees: daily plan, the day fee for each day with at least one billable call; monthly plan,
    the month fee dated the 1st of each month, on the statement whose range contains that day.
-6. Rounding happens once, at the statement total: net = exact sum rounded half up to a penny;
+6. Subscriptions (charges/subscriptions.py rates each plan's days with a rater of its own): a
+   monthly fee and bundle for a month the subscription only partly covers are pro rata by days
+   (:func:`prorated`); trial calls (the account's first N answered external calls, freephone
+   aside) cost nothing, use no bundle, and earn no day fee; a month is not charged its fee when
+   the trial was not used up before it began and it had no call outside the trial.
+7. Rounding happens once, at the statement total: net = exact sum rounded half up to a penny;
    VAT = exact sum of (net charged on each day x the VAT rate of that day), rounded half up;
    total = net + VAT. No per-call rounding, so the lines add up exactly to the unrounded net.
 """
@@ -34,6 +39,7 @@ BILLING_ZONE = ZoneInfo("Europe/London")
 _EXTERNAL = frozenset(str(c) for c in EXTERNAL)
 _LANDLINE = str(NumberClass.LANDLINE)
 _MOBILE = str(NumberClass.MOBILE)
+_FREEPHONE = str(NumberClass.FREEPHONE)
 
 
 class Call(NamedTuple):
@@ -62,6 +68,7 @@ class RatedCall:
     pence_per_minute: Fraction
     units: int
     uniqueid: str
+    trial: bool = False  # one of the account's free trial calls
 
     @property
     def pence(self) -> Fraction:
@@ -111,6 +118,29 @@ def round_half_up(amount: Fraction) -> int:
     return int((2 * amount.numerator + amount.denominator) // (2 * amount.denominator))
 
 
+def days_in_month(day: dt.date) -> int:
+    following = (day.replace(day=1) + dt.timedelta(days=32)).replace(day=1)
+    return (following - day.replace(day=1)).days
+
+
+def covered_days(month: dt.date, start: dt.date, end: dt.date | None) -> tuple[dt.date, int] | None:
+    """The first day of ``month`` inside [start, end] (end None: open) and how many of the
+    month's days are, or None when none is."""
+    first = max(month.replace(day=1), start)
+    last = month.replace(day=days_in_month(month))
+    if end is not None:
+        last = min(last, end)
+    if last < first:
+        return None
+    return first, (last - first).days + 1
+
+
+def prorated(amount: int, days: int, of_days: int) -> int:
+    """``amount`` (a month's fee in pence, or its bundle in seconds) for ``days`` of a month of
+    ``of_days``: amount x days / of_days, rounded half up once, to a penny or a second."""
+    return amount if days >= of_days else round_half_up(Fraction(amount * days, of_days))
+
+
 def month_starts(first_day: dt.date, last_day: dt.date) -> list[dt.date]:
     """The 1st of each month that falls within [first_day, last_day]."""
     out = []
@@ -139,6 +169,11 @@ class Rater:
     account: str = ""
     keep_lines: bool = True
     zone: dt.tzinfo = BILLING_ZONE
+    # The subscription [start, end] (end None: open) this rater bills: monthly fees and bundles
+    # of months it only partly covers are pro rata. None: every month in full (a quote).
+    subscription: tuple[dt.date, dt.date | None] | None = None
+    charge_fees: bool = True  # False: calls only (days with no subscription)
+    trial_left: int = 0  # free trial calls the account still has when the calls begin
     _terms: dict[dt.date, Terms] = field(default_factory=dict, init=False, repr=False)
     _additional: dict[dt.date, AdditionalPrices] = field(default_factory=dict, init=False, repr=False)
     _days: dict[int, dt.date] = field(default_factory=dict, init=False, repr=False)
@@ -149,9 +184,15 @@ class Rater:
     _last_start: int = field(default=-(2**62), init=False)
     _month: dt.date | None = field(default=None, init=False)
     _bundle_left: int = field(default=0, init=False)
+    # Trials: the months with a call outside the trial (monthly plan, while a trial is left),
+    # and the day the last trial call was made.
+    _paid_months: set[dt.date] | None = field(default=None, init=False, repr=False)
+    _trial_used_up: dt.date | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._dated = self.tariff.terms(self.plan)
+        if self.trial_left > 0 and self.plan == "monthly":
+            self._paid_months = set()
         if self.last_day < self.first_day:
             raise ValueError(f"the statement ends ({self.last_day}) before it starts ({self.first_day})")
 
@@ -181,6 +222,8 @@ class Rater:
         first_day, last_day = self.first_day, self.last_day
         units_by_day = self._units_by_day
         lines = self._lines if self.keep_lines else None
+        trial = self.trial_left > 0
+        paid = self._paid_months
         for start, number, cls, country, billsec, uniqueid in calls:
             if start < self._last_start:
                 raise ValueError(f"calls must come in start order (call {uniqueid or number} is out of order)")
@@ -188,6 +231,11 @@ class Rater:
             if billsec <= 0 or cls not in _EXTERNAL:
                 continue
             day = self._days.get(start // 900) or self._day(start)
+            if trial and cls != _FREEPHONE:
+                trial = self._trial_call(day, start, number, cls, country, billsec, uniqueid)
+                continue
+            if paid is not None:
+                paid.add(day.replace(day=1))
             if day > last_day:
                 continue
             terms = self._terms.get(day) or self._terms_on(day)
@@ -207,8 +255,7 @@ class Rater:
                 month = day.replace(day=1)
                 if month != self._month:
                     self._month = month
-                    on = max(month, self._dated.starts[0])
-                    self._bundle_left = self._terms_on(on).bundle_landline_minutes * 60
+                    self._bundle_left = self._month_bundle(month)
                 bundle = min(billed, self._bundle_left)
                 self._bundle_left -= bundle
             units = (billed - bundle) * price.units_per_second
@@ -236,6 +283,35 @@ class Rater:
                     )
                 )
 
+    def _month_bundle(self, month: dt.date) -> int:
+        """The month's bundle in seconds: pro rata when the subscription covers only part of it."""
+        on = max(month, self._dated.starts[0])
+        seconds = self._terms_on(on).bundle_landline_minutes * 60
+        if self.subscription is None:
+            return seconds
+        covered = covered_days(month, *self.subscription)
+        return prorated(seconds, covered[1], days_in_month(month)) if covered else 0
+
+    def _trial_call(self, day: dt.date, start: int, number: str, cls: str, country: str, billsec: int,
+                    uniqueid: str) -> bool:
+        """A free trial call: on the statement (when in its range) at 0p, with no bundle and no
+        day fee. Returns whether the account has trial calls left after it."""
+        self.trial_left -= 1
+        if self.trial_left == 0:
+            self._trial_used_up = day
+        if self.first_day <= day <= self.last_day:
+            increment = self._terms_on(day).increment_seconds
+            billed = -(-billsec // increment) * increment
+            self._calls += 1
+            self._seconds += billed
+            if self.keep_lines:
+                self._lines.append(
+                    RatedCall(day=day, start=dt.datetime.fromtimestamp(start, self.zone), number=number,
+                              number_class=str(cls), country=country, billsec=billsec, billed_seconds=billed,
+                              bundle_seconds=0, pence_per_minute=Fraction(0), units=0, uniqueid=uniqueid, trial=True)
+                )
+        return self.trial_left > 0
+
     def add_group(self, day: dt.date, number_class: str, country: str, increments: int, calls: int) -> None:
         """Rate ``calls`` answered calls started on ``day`` to numbers of one class and country,
         each billed ``increments`` of the day's increment: the same as adding them one by one.
@@ -260,8 +336,12 @@ class Rater:
         self._units_by_day[day] = self._units_by_day.get(day, 0) + units * calls
 
     def _fees(self) -> list[Fee]:
+        if not self.charge_fees:
+            return []
         if self.plan == "daily":
             return [Fee(d, "daily fee", self._terms_on(d).fee_pence) for d in sorted(self._units_by_day)]
+        if self.subscription is not None:
+            return self._subscribed_month_fees()
         fees = []
         for month in month_starts(self.first_day, self.last_day):
             try:
@@ -270,6 +350,32 @@ class Rater:
                 continue  # no monthly plan yet on that date
             fees.append(Fee(month, f"monthly fee {month:%B %Y}", terms.fee_pence))
         return fees
+
+    def _subscribed_month_fees(self) -> list[Fee]:
+        """Each month's fee, dated the first day of it the subscription covers (the 1st of a
+        whole month), pro rata by days; waived for a month of trial calls only."""
+        assert self.subscription is not None
+        fees = []
+        month = self.first_day.replace(day=1)
+        while month <= self.last_day:
+            covered = covered_days(month, *self.subscription)
+            if covered is not None and self.first_day <= covered[0] <= self.last_day and not self._trial_month(month):
+                day, days = covered
+                try:
+                    terms = self._terms_on(day)
+                except TariffError:
+                    terms = None  # no monthly plan yet on that date
+                if terms is not None:
+                    of_days = days_in_month(month)
+                    part = "" if days >= of_days else f" ({days}/{of_days} days)"
+                    fees.append(Fee(day, f"monthly fee {month:%B %Y}{part}", prorated(terms.fee_pence, days, of_days)))
+            month = (month + dt.timedelta(days=32)).replace(day=1)
+        return fees
+
+    def _trial_month(self, month: dt.date) -> bool:
+        if self._paid_months is None or month in self._paid_months:
+            return False
+        return self._trial_used_up is None or self._trial_used_up >= month
 
     def statement(self) -> Statement:
         fees = self._fees()

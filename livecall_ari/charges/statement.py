@@ -73,6 +73,7 @@ def to_data(statement: Statement) -> dict[str, Any]:
                 "pence": _json_pence(line.pence),
                 "pence_exact": exact(line.pence),
                 "uniqueid": line.uniqueid,
+                "trial": line.trial,
             }
             for line in statement.lines
         ],
@@ -93,7 +94,8 @@ def to_csv(statement: Statement) -> str:
     for line in statement.lines:
         w.writerow(
             (
-                line.day.isoformat(), line.start.isoformat(), line.number, line.number_class, line.country,
+                line.day.isoformat(), line.start.isoformat(), line.number,
+                line.number_class + (" trial" if line.trial else ""), line.country,
                 line.billsec, line.billed_seconds, line.bundle_seconds, decimal_pence(line.pence_per_minute),
                 decimal_pence(line.pence), exact(line.pence), line.uniqueid,
             )
@@ -127,7 +129,7 @@ td.n, th.n { text-align: right; }
 <table>
 <tr><th>Date</th><th>Time</th><th>Number</th><th>Class</th><th class="n">Seconds</th><th class="n">Billed</th><th class="n">In bundle</th><th class="n">p/min</th><th class="n">Pence</th></tr>
 {% for l in s.lines %}
-<tr><td>{{ l.day }}</td><td>{{ l.start.strftime("%H:%M:%S") }}</td><td>{{ l.number }}</td><td>{{ l.number_class }}{% if l.country and l.number_class == "international" %} ({{ l.country }}){% endif %}</td><td class="n">{{ l.billsec }}</td><td class="n">{{ l.billed_seconds }}</td><td class="n">{{ l.bundle_seconds }}</td><td class="n">{{ dec(l.pence_per_minute) }}</td><td class="n">{{ dec(l.pence) }}</td></tr>
+<tr><td>{{ l.day }}</td><td>{{ l.start.strftime("%H:%M:%S") }}</td><td>{{ l.number }}</td><td>{{ l.number_class }}{% if l.country and l.number_class == "international" %} ({{ l.country }}){% endif %}</td><td class="n">{{ l.billsec }}</td><td class="n">{{ l.billed_seconds }}</td><td class="n">{{ l.bundle_seconds }}</td><td class="n">{{ dec(l.pence_per_minute) }}</td><td class="n">{{ dec(l.pence) }}{% if l.trial %} (trial){% endif %}</td></tr>
 {% else %}
 <tr><td colspan="9">No billed calls.</td></tr>
 {% endfor %}

@@ -1,6 +1,7 @@
 """Charges: an account's statement for a period, with a chart of daily minutes and cost drawn
 on the server as SVG (no script, nothing fetched), and the same statement as CSV and as the
-printable HTML of charges/statement.py."""
+printable HTML of charges/statement.py; the account's subscription, trial calls left and
+invoices, each invoice and credit note downloadable as the same PDF `livecall invoice` writes."""
 
 from __future__ import annotations
 
@@ -71,18 +72,26 @@ def period(params: Any, today: dt.date) -> tuple[dt.date, dt.date, str]:
 
 
 def routes(portal: Portal) -> list[BaseRoute]:
-    from livecall_ari.charges import services
+    from livecall_ari.charges import billing, services
+    from livecall_ari.charges.invoice import CREDIT_NOTE, INVOICE
+    from livecall_ari.charges.invoice_pdf import render_pdf
     from livecall_ari.charges.statement import pounds, to_csv, to_html
 
     def statement_for(request: Request) -> tuple[Any, dict[str, Any]]:
         today = portal.clock().astimezone(ZoneInfo("Europe/London")).date()
         first, last, problem = period(request.query_params, today)
-        accounts = services.accounts(portal.app.database())
+        db = portal.app.database()
+        accounts = sorted(set(services.accounts(db)) | {c.account for c in billing.customers(db)})
         account = request.query_params.get("account") or (accounts[0] if accounts else portal.settings.charges.default_account)
-        plan = request.query_params.get("plan") or portal.settings.charges.default_plan
-        values = {"accounts": accounts, "account": account, "first": first, "last": last, "plan": plan, "problem": problem}
+        customer = billing.load_customer(db, account)
+        # No plan asked for: the account's subscriptions, else the default plan.
+        plan = request.query_params.get("plan") or ("" if customer and customer.periods else portal.settings.charges.default_plan)
+        values = {"accounts": accounts, "account": account, "first": first, "last": last, "plan": plan, "problem": problem,
+                  "today": today, "customer": customer, "subscription": customer.current(today) if customer else None,
+                  "trial_left": billing.trial_calls_left(portal.app, customer, today) if customer else 0,
+                  "invoices": billing.invoices(db, account)}
         try:
-            statement = services.account_statement(portal.app, account, first, last, plan)
+            statement = billing.statement(portal.app, account, first, last, plan or None)
         except Exception as exc:  # a bad tariff or plan: say so on the page
             values["problem"] = f"No statement: {exc}"
             return None, values
@@ -114,7 +123,18 @@ def routes(portal: Portal) -> list[BaseRoute]:
         response.headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
         return response
 
+    async def pdf(request: Request, ctx: Ctx) -> Response:
+        kind = INVOICE if request.url.path.startswith("/charges/invoices/") else CREDIT_NOTE
+        document = billing.document(portal.app.database(), kind, int(request.path_params["number"]))
+        if document is None:
+            return portal.refuse(request, ctx, "No such invoice.", status=404)
+        name = f"{document['reference']}.pdf"
+        return secure(Response(render_pdf(document), media_type="application/pdf",
+                               headers={"Content-Disposition": f'attachment; filename="{name}"'}))
+
     return [
+        Route("/charges/invoices/{number:int}.pdf", portal.page("charges.view", pdf)),
+        Route("/charges/credit-notes/{number:int}.pdf", portal.page("charges.view", pdf)),
         Route("/charges", portal.page("charges.view", show)),
         Route("/charges/statement.csv", portal.page("charges.view", csv_file)),
         Route("/charges/statement.html", portal.page("charges.view", printable)),
