@@ -127,6 +127,11 @@ class Admin:
         assert sep and rest.count(line + "\n") >= 1, f"no {line!r} in [{section}] of {self.settings_file}"
         self.settings_file.write_text(head + sep + rest.replace(line + "\n", new + "\n", 1))
 
+    def finished_recordings(self) -> list[dict[str, Any]]:
+        """Every recording, once none is still being recorded (none until then)."""
+        rows = self.rows("SELECT * FROM recordings ORDER BY id")
+        return rows if all(r["state"] != "recording" for r in rows) else []
+
     def rows(self, sql: str) -> list[dict[str, Any]]:
         con = sqlite3.connect(self.data_dir / "livecall.db")
         con.row_factory = sqlite3.Row
@@ -226,9 +231,7 @@ def test_an_install_from_the_wheel_into_stock_asterisk_gates_records_and_fails_c
             ("+442079460018", "marketing", "allow", ""),
         ]
         # Both connected calls are recorded ([recording] policy "all"); 999 is not.
-        recordings = until(lambda: (r := admin.rows("SELECT * FROM recordings ORDER BY id"))
-                           and all(x["state"] != "recording" for x in r) and r,
-                           timeout=20, what="the recordings to be finished")
+        recordings = until(admin.finished_recordings, timeout=20, what="the recordings to be finished")
         assert [(r["agent"], r["purpose"], r["state"]) for r in recordings] == [
             (SERVICE, "service", "complete"), (MARKETING, "marketing", "complete")]
         for recording in recordings:
