@@ -146,20 +146,22 @@ def include_checks(settings: Settings, asterisk_dir: str = CONFIG_DIR, run_dir: 
         if not path.exists():
             continue
         text = path.read_text(errors="replace")
-        for name in _includes(text):
+        for name, optional in _includes(text):
             target = (root / name.lstrip("/")) if name.startswith("/") else conf / name
             matches = [Path(p) for p in glob.glob(str(target))] if any(c in name for c in "*?[") else [target]
             for found in matches:
-                seen += 1
                 if not found.exists():
-                    problems.append(f"{stock} includes {name}, but {found} does not exist")
+                    # A #tryinclude may be missing by design; one of LiveCall's files may not.
+                    if not optional or found.name in INCLUDED_FROM:
+                        problems.append(f"{stock} includes {name}, but {found} does not exist")
                     continue
+                seen += 1
                 st = found.stat()
                 if not can_read(user, st):
                     problems.append(f"{stock} includes {name}, but {found} is {_owner(root, st)} and Asterisk runs as "
                                     f"{user.name} (uid {user.uid}): it cannot read it (chown it like {stock}, mode 0640)")
         for ours, from_stock in INCLUDED_FROM.items():
-            if from_stock == stock and (conf / ours).exists() and ours not in {Path(n).name for n in _includes(text)}:
+            if from_stock == stock and (conf / ours).exists() and ours not in {Path(n).name for n, _ in _includes(text)}:
                 if ours == "http_livecall.conf" and re.search(r"^\s*enabled\s*=\s*yes", text, re.MULTILINE):
                     continue  # http.conf enables the HTTP server itself (as the sandbox's does)
                 unused.append(f"{conf / ours} exists but {path} has no `#include {ours}` line")
@@ -170,12 +172,13 @@ def include_checks(settings: Settings, asterisk_dir: str = CONFIG_DIR, run_dir: 
     return checks
 
 
-def _includes(text: str) -> list[str]:
+def _includes(text: str) -> list[tuple[str, bool]]:
+    """Each ``#include``/``#tryinclude`` target of a config file, and whether it may be missing."""
     found = []
     for line in text.splitlines():
         words = line.split(";", 1)[0].strip().split(None, 1)
         if len(words) == 2 and words[0] in ("#include", "#tryinclude"):
-            found.append(words[1].strip().strip('"'))
+            found.append((words[1].strip().strip('"'), words[0] == "#tryinclude"))
     return found
 
 

@@ -115,7 +115,8 @@ def test_an_include_asterisk_cannot_read_is_named_with_its_owner(tmp_path: Path)
     readable, unused = include_checks(settings)
     assert readable.ok and (unused.ok, unused.warning) == (False, True)
     assert f"{root}/etc/asterisk/ari_livecall.conf exists but {root}/etc/asterisk/ari.conf has no `#include ari_livecall.conf` line" in unused.detail
-    (root / "etc/asterisk/ari.conf").write_text("[general]\nenabled = yes\n#include ari_livecall.conf\n#include nothere.conf\n")
+    (root / "etc/asterisk/ari.conf").write_text("[general]\nenabled = yes\n#include ari_livecall.conf\n#include nothere.conf\n"
+                                                 "#tryinclude optional.conf\n#tryinclude manager_livecall.conf\n")
     os.chown(root / "etc/asterisk/extensions_livecall.conf", 0, 0)  # written by root, as `render` did
     unreadable = include_checks(settings)
     assert len(unreadable) == 1 and not unreadable[0].ok and not unreadable[0].warning
@@ -123,6 +124,8 @@ def test_an_include_asterisk_cannot_read_is_named_with_its_owner(tmp_path: Path)
     assert (f"extensions.conf includes extensions_livecall.conf, but {root}/etc/asterisk/extensions_livecall.conf is "
             "root:root mode 0640 and Asterisk runs as asterisk (uid 4321): it cannot read it") in detail
     assert f"ari.conf includes nothere.conf, but {root}/etc/asterisk/nothere.conf does not exist" in detail
+    assert "optional.conf" not in detail  # a #tryinclude may be missing, unless it is one of LiveCall's files
+    assert f"ari.conf includes manager_livecall.conf, but {root}/etc/asterisk/manager_livecall.conf does not exist" in detail
     (root / "etc/asterisk/ari.conf").write_text("[general]\n#include ari_livecall.conf\n")
     os.chown(root / "etc/asterisk/extensions_livecall.conf", 0, 4322)  # group asterisk may read it
     [ok] = include_checks(settings)
