@@ -71,7 +71,7 @@ def run(argv: list[str], *, check: bool = True, timeout: float = 120, **kwargs: 
 
 
 @pytest.fixture
-def pbx(tmp_path: Path) -> Iterator[StockAsterisk]:
+def pbx() -> Iterator[StockAsterisk]:
     """The admin's Asterisk (stock configs, their phones, trunk and pattern), started in its
     namespace; stopped and the namespace deleted afterwards, whatever happened."""
     if os.geteuid() != 0 or shutil.which("ip") is None:
