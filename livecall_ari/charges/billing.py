@@ -25,7 +25,8 @@ from livecall_ari.charges.invoice import (
     CREDIT_NOTE, INVOICE, InvoiceError, Supplier, credit_note_document, invoice_document, month_range, parse_month,
 )  # fmt: skip
 from livecall_ari.charges.models import BillingAccount, CdrRow, DocumentCounter, InvoiceRow, SubscriptionRow
-from livecall_ari.charges.rating import BILLING_ZONE, Rater, Statement, days_in_month
+from livecall_ari.charges.months import days_in_month
+from livecall_ari.charges.rating import BILLING_ZONE, Rater, Statement
 from livecall_ari.charges.subscriptions import NO_PLAN, Customer, Period, Segment, combine, segments
 from livecall_ari.charges.tariff import Tariff
 

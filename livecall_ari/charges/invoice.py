@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Callable
 
-from livecall_ari.charges.rating import Statement, days_in_month, round_half_up
+from livecall_ari.charges.months import days_in_month, round_half_up
+from livecall_ari.charges.rating import Statement
 from livecall_ari.charges.statement import decimal_pence
 from livecall_ari.charges.subscriptions import Customer
 

@@ -31,6 +31,8 @@ from typing import Iterable, NamedTuple
 from zoneinfo import ZoneInfo
 
 from livecall_ari.charges.classify import EXTERNAL, NumberClass
+from livecall_ari.charges.months import covered_days, days_in_month, prorated
+from livecall_ari.charges.months import round_half_up as round_half_up  # where rating's users import it from
 from livecall_ari.charges.tariff import UNITS_PER_PENNY, AdditionalPrices, Tariff, TariffError, Terms
 
 BILLING_ZONE = ZoneInfo("Europe/London")
@@ -109,36 +111,6 @@ class Statement:
     @property
     def net_exact(self) -> Fraction:
         return self.calls_pence + self.fees_pence
-
-
-def round_half_up(amount: Fraction) -> int:
-    """To the nearest penny, halves away from zero (0.5p -> 1p, -0.5p -> -1p)."""
-    if amount < 0:
-        return -round_half_up(-amount)
-    return int((2 * amount.numerator + amount.denominator) // (2 * amount.denominator))
-
-
-def days_in_month(day: dt.date) -> int:
-    following = (day.replace(day=1) + dt.timedelta(days=32)).replace(day=1)
-    return (following - day.replace(day=1)).days
-
-
-def covered_days(month: dt.date, start: dt.date, end: dt.date | None) -> tuple[dt.date, int] | None:
-    """The first day of ``month`` inside [start, end] (end None: open) and how many of the
-    month's days are, or None when none is."""
-    first = max(month.replace(day=1), start)
-    last = month.replace(day=days_in_month(month))
-    if end is not None:
-        last = min(last, end)
-    if last < first:
-        return None
-    return first, (last - first).days + 1
-
-
-def prorated(amount: int, days: int, of_days: int) -> int:
-    """``amount`` (a month's fee in pence, or its bundle in seconds) for ``days`` of a month of
-    ``of_days``: amount x days / of_days, rounded half up once, to a penny or a second."""
-    return amount if days >= of_days else round_half_up(Fraction(amount * days, of_days))
 
 
 def month_starts(first_day: dt.date, last_day: dt.date) -> list[dt.date]:

@@ -17,7 +17,8 @@ from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import Iterable
 
-from livecall_ari.charges.rating import Statement, VatPart, round_half_up
+from livecall_ari.charges.months import round_half_up
+from livecall_ari.charges.rating import Statement, VatPart
 from livecall_ari.charges.tariff import PLANS
 
 NO_PLAN = "none"  # a segment with no subscription: calls only, no fee

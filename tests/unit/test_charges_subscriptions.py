@@ -8,7 +8,8 @@ from fractions import Fraction
 import pytest
 
 from livecall_ari.charges.invoice import InvoiceError, Supplier, credit_note_document, invoice_document
-from livecall_ari.charges.rating import Call, Rater, Statement, covered_days, days_in_month, prorated
+from livecall_ari.charges.months import covered_days, days_in_month, prorated
+from livecall_ari.charges.rating import Call, Rater, Statement
 from livecall_ari.charges.subscriptions import (
     Customer, Period, SubscriptionError, change_plan, combine, end_subscription, new_customer, segments,
 )  # fmt: skip
