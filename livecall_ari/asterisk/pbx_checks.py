@@ -100,7 +100,9 @@ def _names(path: Path) -> dict[int, str]:
 def asterisk_user(root: Path, conf: Path, run_dir: str = "/run/asterisk") -> AsteriskUser:
     """The user Asterisk runs as: the owner of its pid file (written after it drops root), else
     of asterisk.conf. Its groups come from the /etc/group that Asterisk itself sees."""
-    probes = [root / run_dir.lstrip("/") / "asterisk.pid", root / "run/asterisk/asterisk.pid", conf / "asterisk.conf"]
+    # /var/run is a symlink to /run, an absolute one that would lead out of the root: use /run.
+    run = "/run/" + run_dir[len("/var/run/"):] if run_dir.startswith("/var/run/") else run_dir
+    probes = [root / run.lstrip("/") / "asterisk.pid", root / "run/asterisk/asterisk.pid", conf / "asterisk.conf"]
     st = next((p.stat() for p in probes if p.exists()), None)
     uid, gid = (st.st_uid, st.st_gid) if st else (0, 0)
     name = _names(root / "etc/passwd").get(uid, str(uid))
