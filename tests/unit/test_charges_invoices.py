@@ -90,6 +90,12 @@ def test_charges_follow_the_subscription_and_the_plan_option_quotes(app: App, tm
         ("2025-05-20", False, 10, 0), ("2025-06-10", True, 0, 0), ("2025-06-20", False, 0, 120),
         ("2025-07-05", False, 20, 0), ("2025-07-25", False, 10, 0)]
     assert (data["plan"], data["net_pence"]) == ("monthly", 2450 + 1694 + 40)
+    # Split anywhere, the statements add up (June's fee is on the first; its bundle, trial and the
+    # rest of June's calls are known to the second).
+    halves = [json.loads(ok(tmp_path, "charges", "--account", "acc1", "--from", a, "--to", b, "--json"))
+              for a, b in (("2025-05-01", "2025-06-15"), ("2025-06-16", "2025-07-31"))]
+    assert [h["net_pence"] for h in halves] == [10 + 2450, 1694 + 20 + 10]
+    assert [line["trial"] for h in halves for line in h["lines"]] == [line["trial"] for line in data["lines"]]
     text = ok(tmp_path, "charges", "--account", "acc1", "--from", "2025-06-01", "--to", "2025-06-30")
     assert re.search(r"2025-06-10 .*0p  trial", text)
     quote = json.loads(ok(tmp_path, "charges", "--account", "acc1", "--from", "2025-05-01", "--to", "2025-07-31",

@@ -6,6 +6,8 @@ import datetime as dt
 from fractions import Fraction
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from livecall_ari.charges.invoice import InvoiceError, Supplier, credit_note_document, invoice_document
 from livecall_ari.charges.months import covered_days, days_in_month, prorated
@@ -145,3 +147,33 @@ def test_combined_segments_round_once() -> None:
     assert [p.net_pence for p in parts] == [0, 0]
     total = combine(parts, "acc", D(2025, 6, 1), D(2025, 6, 2), tariff.name)
     assert total.net_pence == 1 and total.calls == 2 and total.fees == ()
+
+
+_CALL = st.tuples(st.integers(0, 60 * 86400 - 1), st.integers(0, 4000), st.sampled_from(["landline", "mobile", "freephone"]))
+
+
+@settings(max_examples=60, deadline=None)
+@given(calls=st.lists(_CALL, max_size=25), start=st.integers(0, 40), length=st.one_of(st.none(), st.integers(0, 40)),
+       split=st.integers(1, 60), plan=st.sampled_from(["daily", "monthly"]))
+def test_adjoining_statements_of_a_subscription_add_up_to_the_whole(
+    calls: list[tuple[int, int, str]], start: int, length: int | None, split: int, plan: str
+) -> None:
+    # Calls over June and July 2025; a subscription from June 1 + start for length days (or open).
+    base = at(D(2025, 6, 1), 0)
+    stream = sorted(Call(base + t, LANDLINE, cls, "GB", billsec, str(t)) for t, billsec, cls in calls)
+    first = D(2025, 6, 1) + dt.timedelta(days=start)
+    period = (first, None if length is None else first + dt.timedelta(days=length))
+    split_day = D(2025, 6, 1) + dt.timedelta(days=split)
+
+    def statement(a: dt.date, b: dt.date) -> Statement:
+        return rate_period(stream, plan, a, b, period)
+
+    whole = statement(D(2025, 6, 1), D(2025, 7, 31))
+    parts = [statement(D(2025, 6, 1), split_day - dt.timedelta(days=1)), statement(split_day, D(2025, 7, 31))]
+    assert sum((p.net_exact for p in parts), Fraction(0)) == whole.net_exact
+    assert [f for p in parts for f in p.fees] == list(whole.fees)
+    # A subscription covering every day bills as the plan always did.
+    if start == 0 and length is None:
+        plain = Rater(TARIFF, plan, D(2025, 6, 1), D(2025, 7, 31), "acc")
+        plain.add_all(stream)
+        assert plain.statement() == whole
