@@ -259,3 +259,28 @@ def test_comparable_agrees_with_the_number_parser_on_valid_uk_numbers(national: 
     number = NumberParser().parse(national)
     if number is not None:
         assert comparable(national) == number.e164
+
+
+def test_a_failed_check_rolls_its_batch_back_and_the_follower_reads_it_again(app: App, tmp_path: Path) -> None:
+    from livecall_ari.charges.services import cdr_ingest
+    from livecall_ari.charges.store import CdrFollower
+
+    path = tmp_path / "Master.csv"
+    path.write_text(line("07911123456", "bypass.2") + "\n")
+    watch = UnscreenedWatch.from_app(app)
+    failures = [RuntimeError("the database went away mid-check")]
+
+    def check_once_failing(lines: list[tuple[int, str]]) -> object:
+        if failures:
+            raise failures.pop()
+        return watch.check(lines)
+
+    follower = CdrFollower(app.database(), path, cdr_ingest(app), on_batch=check_once_failing)
+    with pytest.raises(RuntimeError):
+        follower.poll()
+    assert app.database().execute_sql("SELECT count(*) FROM cdr_records").fetchone()[0] == 0
+    assert alarms() == []
+    # follow_cdrs logs the failure and polls the same follower again.
+    assert sum(r.inserted for r in follower.poll()) == 1
+    assert [a["call_id"] for a in alarms()] == ["bypass.2"]
+    follower.close()
