@@ -107,6 +107,9 @@ def install(app: App, dest: Path | None, contexts: tuple[str, ...], templates: P
         click.echo(change.diff(secrets), nl=False)
     for warning in inst.warnings(dest):
         click.echo(f"warning: {warning}", err=True)
+    if not contexts:
+        click.echo("warning: no --context given: your phones' calls reach LiveCall only once their context has "
+                   "`include => livecall-outbound` (the doctor checks)", err=True)
     unit = _unit_text(app) if unit_path is not None else None
     if unit is not None and (not unit_path.exists() or unit_path.read_text() != unit):  # type: ignore[union-attr]
         click.echo(f"{unit_path}: the systemd unit (`livecall asterisk systemd-unit`)")
