@@ -193,4 +193,7 @@ def unscreened_check(app: App) -> Check:
         ok, detail = doctor_detail()
     except Exception as exc:  # the database check reports the database itself
         return Check("unscreened calls", False, f"could not read the alarms: {exc}")
+    if ok and not app.settings.charges.cdr_file:
+        return Check("unscreened calls", False, "not watched: [charges] cdr_file is empty, so `livecall serve` "
+                     "follows no CDRs and cannot catch a call routed around the gate", warning=True)
     return Check("unscreened calls", ok, detail)

@@ -284,3 +284,15 @@ def test_a_failed_check_rolls_its_batch_back_and_the_follower_reads_it_again(app
     assert sum(r.inserted for r in follower.poll()) == 1
     assert [a["call_id"] for a in alarms()] == ["bypass.2"]
     follower.close()
+
+
+def test_the_doctor_warns_when_no_cdr_file_is_followed(app: App) -> None:
+    from livecall_ari.alarms.services import unscreened_check
+
+    assert unscreened_check(app).ok
+    app.settings.charges.cdr_file = ""
+    check_ = unscreened_check(app)
+    assert (check_.ok, check_.warning) == (False, True) and "not watched" in check_.detail
+    UnscreenedWatch.from_app(app).check([(START, line("07911123456", "bypass.2"))])
+    check_ = unscreened_check(app)
+    assert (check_.ok, check_.warning) == (False, False) and "bypass.2" in check_.detail
