@@ -68,6 +68,10 @@ def save_customer(db: peewee.Database, customer: Customer, *, now: dt.datetime, 
                 raise InvoiceError(f"account {customer.account} already exists (use accounts change)")
             BillingAccount.create(account=customer.account, name=customer.name, address=customer.address,
                                   trial_calls=customer.trial_calls, created_at=now)
+        else:
+            BillingAccount.update(name=customer.name, address=customer.address, trial_calls=customer.trial_calls).where(
+                BillingAccount.account == customer.account
+            ).execute()
         SubscriptionRow.delete().where(SubscriptionRow.account == customer.account).execute()
         for p in customer.periods:
             SubscriptionRow.create(account=customer.account, plan=p.plan, start=p.start, end=p.end)
@@ -210,6 +214,8 @@ def issue_invoice(app: App, account: str, month: str, issued_on: dt.date, *, now
     who.check()
     tariff = services.tariff(app)
     statement_ = subscribed_statement(app, customer, first, last, rate_with=tariff)
+    if not statement_.lines and not statement_.fees:
+        raise InvoiceError(f"{account} has nothing to invoice for {month}: no subscription and no calls")
     draft = invoice_document(statement_, customer, who, 0, issued_on, tariff.vat_percent.on)
     with _numbering(db):
         current = _current(account, draft["month"])

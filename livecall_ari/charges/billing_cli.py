@@ -15,7 +15,7 @@ from livecall_ari.charges import billing
 from livecall_ari.charges.invoice import InvoiceError, summary
 from livecall_ari.charges.statement import pounds
 from livecall_ari.charges.subscriptions import (
-    Customer, SubscriptionError, change_plan, end_subscription, new_customer,
+    Customer, SubscriptionError, change_plan, end_subscription, new_customer, rename,
 )  # fmt: skip
 from livecall_ari.charges.tariff import PLANS, TariffError
 from livecall_ari.config import ConfigError
@@ -70,17 +70,27 @@ def add(app: App, account: str, name: str, address: str, plan: str, first_day: d
 
 @accounts_group.command("change")
 @click.argument("account")
-@click.option("--plan", type=click.Choice(PLANS), required=True)
-@click.option("--from", "first_day", type=_DAY, required=True, help="The day the new plan takes effect.")
+@click.option("--plan", type=click.Choice(PLANS), default=None, help="The new plan (with --from).")
+@click.option("--from", "first_day", type=_DAY, default=None, help="The day the new plan takes effect.")
+@click.option("--name", default=None, help="A new customer name (for invoices from now on).")
+@click.option("--address", default=None, help="A new customer address (for invoices from now on).")
 @click.pass_obj
-def change(app: App, account: str, plan: str, first_day: dt.datetime) -> None:
-    """Change ACCOUNT's plan from a date (the old plan ends the day before)."""
+def change(app: App, account: str, plan: str | None, first_day: dt.datetime | None, name: str | None,
+           address: str | None) -> None:
+    """Change ACCOUNT's plan from a date (the old plan ends the day before), or its name or address."""
+    if (plan is None) != (first_day is None):
+        raise click.ClickException("--plan and --from go together: a plan change takes effect from a date")
+    if plan is None and name is None and address is None:
+        raise click.ClickException("nothing to change: give --plan and --from, --name or --address")
+    customer = _customer(app, account)
     try:
-        customer = change_plan(_customer(app, account), plan, first_day.date())
+        if plan is not None and first_day is not None:
+            customer = change_plan(customer, plan, first_day.date())
+        customer = rename(customer, name, address)
     except SubscriptionError as exc:
         raise click.ClickException(str(exc)) from None
     billing.save_customer(app.database(), customer, now=_now())
-    click.echo(f"{account}: {_periods_text(customer)}")
+    click.echo(f"{account}: {customer.name}, {customer.address}; {_periods_text(customer)}")
 
 
 @accounts_group.command("end")

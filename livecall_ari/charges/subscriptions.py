@@ -77,6 +77,15 @@ def new_customer(account: str, name: str, address: str, plan: str, start: dt.dat
     return Customer(account, name.strip(), address.strip(), trial_calls, (Period(plan, start, end),))
 
 
+def rename(customer: Customer, name: str | None = None, address: str | None = None) -> Customer:
+    """The customer with a new name or address (None: unchanged); issued invoices keep the old."""
+    new = replace(customer, name=customer.name if name is None else name.strip(),
+                  address=customer.address if address is None else address.strip())
+    if not new.name or not new.address:
+        raise SubscriptionError("an account needs the customer's name and address (a VAT invoice shows both)")
+    return new
+
+
 def change_plan(customer: Customer, plan: str, start: dt.date) -> Customer:
     """The plan changed to ``plan`` from ``start``: the period running the day before ends
     then; periods that would start on or after ``start`` are replaced. The new period runs to

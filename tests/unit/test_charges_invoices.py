@@ -151,6 +151,16 @@ def test_invoice_is_issued_once_corrected_by_a_credit_note_and_printed(app: App,
     assert code == 1 and "invoice it from the day after" in err
     code, _, err = run(tmp_path, "invoice", "--account", "nobody", "--month", "2025-06")
     assert code == 1 and "no account 'nobody'" in err
+    code, _, err = run(tmp_path, "invoice", "--account", "acc1", "--month", "2025-04", "--date", "2025-07-02")
+    assert code == 1 and "nothing to invoice for 2025-04" in err
+
+    # A new address goes on invoices issued from now on; the issued ones keep theirs.
+    ok(tmp_path, "accounts", "change", "acc1", "--address", "5 New Road, Leeds, LS2 2BB")
+    fixed = json.loads(ok(tmp_path, *args, "--correct", "moved"))
+    assert fixed["customer"]["address"] == ["5 New Road", "Leeds", "LS2 2BB"] and fixed["number"] == 4
+    assert billing.document(app.database(), "invoice", 3)["customer"]["address"][0] == "1 High Street"  # type: ignore[index]
+    code, _, err = run(tmp_path, "accounts", "change", "acc1", "--plan", "daily")
+    assert code == 1 and "--plan and --from go together" in err
     code, _, err = run(tmp_path, "invoice", "--account", "acc1", "--month", "2025-6")
     assert code == 1 and "expected YYYY-MM" in err
 
