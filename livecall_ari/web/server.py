@@ -44,7 +44,8 @@ def private_tempdir(settings: Settings) -> Path:
         pid = old.name.removeprefix("web-")
         if pid.isdigit() and old != folder and not Path(f"/proc/{pid}").exists():
             shutil.rmtree(old, ignore_errors=True)
-    folder.mkdir(parents=True, mode=0o700, exist_ok=True)
+    folder.parent.mkdir(parents=True, mode=0o700, exist_ok=True)
+    folder.mkdir(mode=0o700, exist_ok=True)
     folder.chmod(0o700)
     tempfile.tempdir = str(folder)
     return folder
