@@ -25,6 +25,12 @@ def _need_secrets(app: App) -> None:
         raise click.ClickException("no ARI password or AMI secret in the settings: run `livecall init` first")
 
 
+def _secrets(app: App) -> tuple[str, ...]:
+    """What a diff on the terminal must not show (terminals get logged and shared)."""
+    s = app.settings
+    return (s.ari.password, s.ami.secret, s.fastagi.secret)
+
+
 def _default_dest(app: App) -> Path:
     """Asterisk's own configuration folder (it says which), else /etc/asterisk, under [asterisk] root."""
     from livecall_ari.asterisk.pbx_checks import asterisk_dirs, config_dir
@@ -45,8 +51,10 @@ def render(app: App, dest: Path | None, templates: Path | None, dry_run: bool) -
     """Render asterisk_conf/*.conf.j2 into DEST/*_livecall.conf; never touches your own files."""
     _need_secrets(app)
     dest = dest or _default_dest(app)
+    from livecall_ari.asterisk.install import redact
+
     files = render_all(app.settings, override_dir=templates)
-    changes = diff(dest, files)
+    changes = redact(diff(dest, files), _secrets(app))
     click.echo(changes or "no changes", nl=not changes)
     if dry_run:
         click.echo("(dry run: nothing written)")
@@ -101,10 +109,8 @@ def install(app: App, dest: Path | None, contexts: tuple[str, ...], templates: P
         owner = inst.owner_in(dest)
     except (inst.InstallError, FileNotFoundError) as exc:
         raise click.ClickException(str(exc)) from None
-    s = app.settings
-    secrets = (s.ari.password, s.ami.secret, s.fastagi.secret)
     for change in changes:
-        click.echo(change.diff(secrets), nl=False)
+        click.echo(change.diff(_secrets(app)), nl=False)
     for warning in inst.warnings(dest):
         click.echo(f"warning: {warning}", err=True)
     if not contexts:

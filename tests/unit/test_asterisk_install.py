@@ -179,7 +179,8 @@ def test_render_also_writes_its_files_owned_like_asterisks(tmp_path: Path, etc: 
         pytest.skip("giving files to another user needs root")
     os.chown(etc / "extensions.conf", 4321, 4322)
     run(tmp_path, "init")
-    code, _, _ = run(tmp_path, "asterisk", "render", "--dest", str(etc))
+    code, out, _ = run(tmp_path, "asterisk", "render", "--dest", str(etc))
+    assert "password = ********" in out and load(tmp_path / "livecall.toml", environ={}).ari.password not in out
     st = (etc / "ari_livecall.conf").stat()
     assert code == 0 and (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (4321, 4322, 0o640)
 
