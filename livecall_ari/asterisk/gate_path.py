@@ -17,7 +17,10 @@ from dataclasses import dataclass
 
 from livecall_ari.gate.core import EMERGENCY_NUMBERS
 
-LIVECALL_CONTEXT_PREFIX = "livecall-"
+# The contexts that lead into the gate. Not every "livecall-*" name: a phone context an admin (or
+# the sandbox) calls "livecall-agents" proves nothing, and an extension that lands in
+# livecall-allowed dials the trunk with no decision at all.
+GATE_CONTEXTS = frozenset({"livecall-outbound", "livecall-gate"})
 
 # Numbers a phone's user dials to reach the PSTN, one of each kind the gate screens.
 REPRESENTATIVE_NUMBERS: tuple[tuple[str, str], ...] = (
@@ -50,10 +53,11 @@ class Route:
 
     @property
     def through_gate(self) -> bool:
-        """LiveCall's contexts, or an admin's extension whose first step jumps straight into one."""
-        if self.context.startswith(LIVECALL_CONTEXT_PREFIX):
+        """LiveCall's gate contexts, or an admin's extension whose first step jumps straight into one."""
+        if self.context in GATE_CONTEXTS:
             return True
-        return re.match(r"(?i)(Goto|Gosub)\(\s*" + re.escape(LIVECALL_CONTEXT_PREFIX), self.first_step) is not None
+        jump = re.match(r"(?i)(?:Goto|Gosub)\(\s*([^,)\s]+)\s*,", self.first_step)
+        return jump is not None and jump.group(1) in GATE_CONTEXTS
 
 
 @dataclass(frozen=True)

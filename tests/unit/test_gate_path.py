@@ -171,3 +171,12 @@ def test_any_text_parses_without_error(text: str) -> None:
     parse_endpoints(text)
     parse_dialplan_show(text)
     parse_endpoint_context(text)
+
+
+def test_only_the_gates_own_contexts_count_not_any_livecall_name() -> None:
+    # A phone context that happens to be called livecall-* (the sandbox's livecall-agents), or a
+    # jump straight to livecall-allowed (which dials with no decision), is not the gate.
+    assert not Route("livecall-agents", "_0X.", "Dial(PJSIP/${EXTEN}@trunk)", "extensions.conf:3").through_gate
+    assert not Route("office", "_0X.", "Goto(livecall-allowed,${EXTEN},1)", "extensions.conf:4").through_gate
+    assert Route("office", "_0X.", "Goto(livecall-gate,${EXTEN},1)", "extensions.conf:5").through_gate
+    assert Route("livecall-outbound", "_XXXXXXXXXXX", "Set(LIVECALL_DIALLED=...)", "extensions_livecall.conf:20").through_gate
