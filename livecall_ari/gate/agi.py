@@ -32,7 +32,10 @@ class GateAgiHandler:
             organisation=self.organisation,
         )
         decision = self.service.screen(attempt, "agi")
-        if not decision.allowed:
+        if decision.allowed:
+            # What the trunk dials: the allowed context dials this, never ${EXTEN}.
+            await session.set_variable("LIVECALL_NUMBER", decision.dial)
+        else:
             await session.set_variable("LIVECALL_REASONS", ",".join(decision.reasons))
             await session.set_variable("LIVECALL_PROMPTS", prompts_for(decision))
         await session.set_variable("LIVECALL_DECISION", decision.verdict)

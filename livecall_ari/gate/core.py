@@ -7,7 +7,9 @@ Nothing here does I/O or reads a clock: the Stasis and FastAGI adapters build a
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 from typing import Mapping, Protocol
 
@@ -16,6 +18,16 @@ from typing import Mapping, Protocol
 EMERGENCY_NUMBERS = frozenset({"999", "112"})
 
 PURPOSES = ("marketing", "service", "claims", "internal")
+
+# What a dialled string must be, wholly, before anything decides on it or dials it: an optional
+# "+" and 3 to 20 ASCII digits (the outside-line prefix included). The generated dialplan's
+# patterns match the same lengths; anything else is refused as invalid_number, never trimmed.
+MIN_DIGITS = 3
+MAX_DIGITS = 20
+WHOLE_NUMBER = re.compile(rf"\+?[0-9]{{{MIN_DIGITS},{MAX_DIGITS}}}")
+
+# How the trunk is given the number: the UK national form (02079460018, 0033...) or E.164.
+TRUNK_NUMBER_FORMATS = ("national", "e164")
 
 # Dialplan contexts the generated extensions_livecall.conf defines and the entries continue into.
 CONTEXT_ALLOWED = "livecall-allowed"
@@ -43,6 +55,8 @@ class Decision:
     number: str
     reasons: tuple[str, ...] = ()
     evidence: Mapping[str, str] = field(default_factory=dict)
+    # What the trunk dials when allowed (set by decide(); digits and at most a leading "+").
+    dial: str = ""
 
     @property
     def verdict(self) -> str:
@@ -64,11 +78,60 @@ def is_emergency(dialled: str, outside_line_prefix: str = "") -> bool:
     return strip_prefix(dialled, outside_line_prefix) in EMERGENCY_NUMBERS or dialled in EMERGENCY_NUMBERS
 
 
-def decide(attempt: CallAttempt, decider: Decider, outside_line_prefix: str = "") -> Decision:
-    """The gate's decision: emergency numbers always pass; everything else is the decider's."""
+def is_whole_number(text: str) -> bool:
+    """True when ``text`` is nothing but an optional ``+`` and 3 to 20 ASCII digits."""
+    return WHOLE_NUMBER.fullmatch(text) is not None
+
+
+def trunk_number(number: str, number_format: str = "national") -> str | None:
+    """The form the trunk is given ``number`` in, or None when it is not a whole number.
+
+    National: ``+44`` becomes ``0`` and any other ``+`` becomes ``00``; E.164: the reverse.
+    Digits that are neither (a short code) go as they are.
+    """
+    if not is_whole_number(number):
+        return None
+    if number_format == "e164":
+        if number.startswith("00"):
+            return "+" + number[2:]
+        if number.startswith("0"):
+            return "+44" + number[1:]
+        return number
+    if number.startswith("+44"):
+        return "0" + number[3:]
+    if number.startswith("+"):
+        return "00" + number[1:]
+    return number
+
+
+def dialplan_extension(dialled: str) -> str:
+    """The extension an entry continues into: the dialled number when it is a whole number,
+    else ``invalid`` (the generated contexts have one), so nothing else reaches the dialplan."""
+    return dialled if is_whole_number(dialled) else "invalid"
+
+
+def invalid(attempt: CallAttempt) -> Decision:
+    """The refusal of a dialled string that is not wholly a number (never trimmed into one)."""
+    return Decision(False, attempt.dialled, ("invalid_number",))
+
+
+def decide(attempt: CallAttempt, decider: Decider, outside_line_prefix: str = "", number_format: str = "national") -> Decision:
+    """The gate's decision: anything but a whole number is refused before any decider sees it;
+    emergency numbers always pass; everything else is the decider's. An allowed decision
+    carries the number the trunk dials (``dial``), refused if the decider's number is no
+    whole number either."""
+    if not is_whole_number(attempt.dialled):
+        return invalid(attempt)
     if is_emergency(attempt.dialled, outside_line_prefix):
-        return Decision(True, strip_prefix(attempt.dialled, outside_line_prefix), ("emergency",))
-    return decider.decide(attempt)
+        decision = Decision(True, strip_prefix(attempt.dialled, outside_line_prefix), ("emergency",))
+    else:
+        decision = decider.decide(attempt)
+    if not decision.allowed:
+        return decision
+    dial = trunk_number(decision.number, number_format)
+    if dial is None:
+        return Decision(False, decision.number, ("invalid_number",), decision.evidence)
+    return dataclasses.replace(decision, dial=dial)
 
 
 def refusal(reason: str, number: str) -> Decision:

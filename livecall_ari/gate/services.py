@@ -72,6 +72,8 @@ class GateService:
     recorder: DecisionRecorder
     outside_line_prefix: str = ""
     clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.timezone.utc)
+    # The form the trunk is given the number in ("national" or "e164"): the decision's ``dial``.
+    trunk_number_format: str = "national"
 
     def now(self) -> dt.datetime:
         return self.clock()
@@ -79,7 +81,7 @@ class GateService:
     def screen(self, attempt: CallAttempt, entry: str) -> Decision:
         started = time.perf_counter_ns()
         try:
-            decision = decide(attempt, self.decider, self.outside_line_prefix)
+            decision = decide(attempt, self.decider, self.outside_line_prefix, self.trunk_number_format)
         except Exception as exc:
             # The first line says it all (a database that cannot be read lands here too).
             log.error("decider failed for call %s to %s (%s); refusing it (fail closed)", attempt.call_id,

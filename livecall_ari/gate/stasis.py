@@ -14,7 +14,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Coroutine, Protocol
 
-from livecall_ari.gate.core import CONTEXT_ALLOWED, CONTEXT_BLOCKED, CallAttempt, Decision, prompts_for
+from livecall_ari.gate.core import CONTEXT_ALLOWED, CONTEXT_BLOCKED, CallAttempt, Decision, dialplan_extension, prompts_for
 from livecall_ari.gate.services import GateService
 
 log = logging.getLogger("livecall.gate")
@@ -71,10 +71,13 @@ class GateStasisApp:
             log.warning("could not continue channel %s: %r", channel_id, exc)
 
     async def apply(self, channel_id: str, dialled: str, decision: Decision) -> None:
+        extension = dialplan_extension(dialled)
         if decision.allowed:
-            # One request on the allowed path: the context itself carries the verdict.
-            await self.channels.continue_in_dialplan(channel_id, CONTEXT_ALLOWED, dialled, 1)
+            # The context carries the verdict; LIVECALL_NUMBER is what the trunk dials (the
+            # allowed context never dials ${EXTEN}).
+            await self.channels.set_variable(channel_id, "LIVECALL_NUMBER", decision.dial)
+            await self.channels.continue_in_dialplan(channel_id, CONTEXT_ALLOWED, extension, 1)
             return
         await self.channels.set_variable(channel_id, "LIVECALL_REASONS", ",".join(decision.reasons))
         await self.channels.set_variable(channel_id, "LIVECALL_PROMPTS", prompts_for(decision))
-        await self.channels.continue_in_dialplan(channel_id, CONTEXT_BLOCKED, dialled, 1)
+        await self.channels.continue_in_dialplan(channel_id, CONTEXT_BLOCKED, extension, 1)

@@ -24,7 +24,7 @@ from livecall_ari.gate.services import GateService
 
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 # What the gate may say: SET VARIABLE of one of its variables, the value quoted with \" and \\.
-COMMAND = re.compile(r'^SET VARIABLE (LIVECALL_DECISION|LIVECALL_REASONS|LIVECALL_PROMPTS) "((?:[^"\\\r\n]|\\.)*)"$')
+COMMAND = re.compile(r'^SET VARIABLE (LIVECALL_DECISION|LIVECALL_NUMBER|LIVECALL_REASONS|LIVECALL_PROMPTS) "((?:[^"\\\r\n]|\\.)*)"$')
 SECRET = "fuzz-secret-0123456789abcdef"
 GOOD = (
     f"agi_network: yes\nagi_network_script: screen?secret={SECRET}\nagi_channel: PJSIP/1003-00000001\nagi_uniqueid: 1700000000.1\n"
@@ -101,7 +101,7 @@ def live() -> Iterator[LiveServer]:
 
 def still_answers(live: LiveServer) -> None:
     commands = live.exchange(GOOD.encode(), half_close=False)
-    assert commands == ['SET VARIABLE LIVECALL_DECISION "allow"']
+    assert commands == ['SET VARIABLE LIVECALL_NUMBER "02079460018"', 'SET VARIABLE LIVECALL_DECISION "allow"']
 
 
 def test_a_well_formed_request_is_answered(live: LiveServer) -> None:

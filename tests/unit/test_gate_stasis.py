@@ -32,10 +32,13 @@ def make() -> tuple[GateStasisApp, FakeAri, Recorded]:
     return GateStasisApp(service, ari), ari, rec
 
 
-def test_an_allowed_call_continues_to_the_allowed_context_in_one_request() -> None:
+def test_an_allowed_call_is_handed_the_number_to_dial_and_continues_to_the_allowed_context() -> None:
     app, ari, rec = make()
     asyncio.run(dispatch(app, stasis_start(["screen", "02079460018", "service", "1002", "+441632960000"])))
-    assert ari.requests == [("continue", ("chan-1", "livecall-allowed", "02079460018", 1))]
+    assert ari.requests == [
+        ("set_variable", ("chan-1", "LIVECALL_NUMBER", "02079460018")),
+        ("continue", ("chan-1", "livecall-allowed", "02079460018", 1)),
+    ]
     [(attempt, decision, entry)] = rec.rows
     assert (attempt.agent, attempt.purpose, attempt.caller_id, attempt.at, entry) == ("1002", "service", "+441632960000", AT, "stasis")
 
@@ -62,3 +65,15 @@ def test_a_channel_gone_before_continue_does_not_break_the_app() -> None:
     ari.fail_with = RuntimeError("404 Channel not found")
     asyncio.run(dispatch(app, stasis_start(["screen", "02079460018", "", "1001", ""])))
     assert len(rec.rows) == 1
+
+
+def test_a_dialled_string_that_is_no_number_is_refused_and_never_reaches_the_dialplan() -> None:
+    app, ari, rec = make()
+    asyncio.run(dispatch(app, stasis_start(["screen", "0207946001&PJSIP/07700900123", "", "1001", ""])))
+    assert ari.requests == [
+        ("set_variable", ("chan-1", "LIVECALL_REASONS", "invalid_number")),
+        ("set_variable", ("chan-1", "LIVECALL_PROMPTS", "livecall/reason-invalid_number")),
+        ("continue", ("chan-1", "livecall-blocked", "invalid", 1)),
+    ]
+    [(attempt, decision, _)] = rec.rows
+    assert attempt.dialled == "0207946001&PJSIP/07700900123" and decision.reasons == ("invalid_number",)
