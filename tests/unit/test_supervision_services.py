@@ -133,9 +133,12 @@ def test_the_dialplan_is_generated_with_the_configured_codes() -> None:
     settings.supervision.whisper_code = "#55"
     [conf] = [f for f in render_all(settings) if f.name == "extensions_supervision_livecall.conf"]
     assert INCLUDED_FROM[conf.name] == "extensions.conf"
-    assert "exten => _*222X.,1,Set(LIVECALL_SPY_MODE=listen)" in conf.text
-    assert "exten => _#55X.,1,Set(LIVECALL_SPY_MODE=whisper)" in conf.text
-    assert " same => n,Set(LIVECALL_SPY_AGENT=${EXTEN:3})" in conf.text
+    # Strict patterns (an agent's extension of 2 to 6 digits), never _X. (issue 13).
+    for n in range(2, 7):
+        assert f"exten => _*222{'X' * n},1,Set(LIVECALL_SPY_MODE=listen)" in conf.text
+        assert f"exten => _#55{'X' * n},1,Set(LIVECALL_SPY_MODE=whisper)" in conf.text
+    assert "X.," not in conf.text.split("[livecall-supervise]")[0]
+    assert " same => n,Set(LIVECALL_SPY_AGENT=${FILTER(0-9,${EXTEN:3})})" in conf.text
     assert f"AGI(agi://127.0.0.1:{settings.fastagi.port}/supervision,authorise," in conf.text
     # Fail closed: without LiveCall's "allow" the only way on is the refusal.
     assert "same => n(refuse),Progress()" in conf.text and "Hangup(21)" in conf.text
