@@ -96,6 +96,9 @@ class GateSettings:
 class AsteriskSettings:
     # Name of the PJSIP endpoint that reaches the PSTN.
     trunk: str = "livecall-trunk"
+    # The form the trunk is given an allowed number in: "national" (02079460018, 0033...) or
+    # "e164" (+442079460018). The gate hands it to the dialplan; the dialplan never dials ${EXTEN}.
+    trunk_number_format: str = "national"
     # Context the generated agent phones dial from.
     agent_context: str = "livecall-agents"
     # How `livecall doctor` runs an Asterisk CLI command (the command is appended as one

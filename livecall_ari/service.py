@@ -48,7 +48,8 @@ class ServiceDependencies:
 def build(app: App) -> ServiceDependencies:
     s = app.settings
     app.database()
-    service = GateService(app.decider(), DatabaseRecorder(), s.gate.outside_line_prefix)
+    service = GateService(app.decider(), DatabaseRecorder(), s.gate.outside_line_prefix,
+                          trunk_number_format=s.asterisk.trunk_number_format)
     ari = AriClient(s.ari.url, s.ari.user, s.ari.password, s.ari.app)
     stasis = GateStasisApp(service, ari, s.gate.default_purpose, s.organisation.id)
     agi_handler = GateAgiHandler(service, s.gate.default_purpose, s.organisation.id)

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Protocol
 
-from livecall_ari.gate.core import CallAttempt, Decider, Decision, decide, refusal
+from livecall_ari.gate.core import TRUNK_NUMBER_FORMATS, CallAttempt, Decider, Decision, decide, refusal
 
 log = logging.getLogger("livecall.gate")
 
@@ -74,6 +74,11 @@ class GateService:
     clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.timezone.utc)
     # The form the trunk is given the number in ("national" or "e164"): the decision's ``dial``.
     trunk_number_format: str = "national"
+
+    def __post_init__(self) -> None:
+        if self.trunk_number_format not in TRUNK_NUMBER_FORMATS:
+            raise ValueError(f"[asterisk] trunk_number_format: {self.trunk_number_format!r} is not one of "
+                             f"{', '.join(TRUNK_NUMBER_FORMATS)}")
 
     def now(self) -> dt.datetime:
         return self.clock()

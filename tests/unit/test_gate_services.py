@@ -57,3 +57,19 @@ def test_an_emergency_call_connects_even_when_nothing_can_be_recorded() -> None:
 def test_a_failing_decider_refuses_the_call() -> None:
     d = GateService(BrokenDecider(), BrokenRecorder()).screen(attempt("02079460018"), "agi")
     assert not d.allowed and d.reasons == ("error",)
+
+
+def test_the_trunk_number_format_is_checked_when_the_service_is_built() -> None:
+    service = GateService(StaticDecider(frozenset()), BrokenRecorder(), clock=lambda: AT, trunk_number_format="e164")
+    assert service.screen(attempt("02079460018"), "agi").dial == ""  # refused: the record failed
+    with pytest.raises(ValueError, match=r"\[asterisk\] trunk_number_format: 'E.164' is not one of national, e164"):
+        GateService(StaticDecider(frozenset()), BrokenRecorder(), trunk_number_format="E.164")
+
+
+def test_in_e164_form_the_gate_hands_back_e164() -> None:
+    class Keep:
+        def record(self, attempt: CallAttempt, decision: Decision, entry: str, elapsed_us: int) -> None:
+            pass
+
+    service = GateService(StaticDecider(frozenset(), "9"), Keep(), "9", clock=lambda: AT, trunk_number_format="e164")
+    assert service.screen(attempt("902079460018"), "stasis").dial == "+442079460018"
