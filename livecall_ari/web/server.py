@@ -4,22 +4,26 @@
 large upload or a slow page never shares the gate's event loop. It builds its own App (database
 connection), its own AriClient for the live board and the supervision API, and its own
 SupervisionService: everything it shares with the gate's process goes through the database or
-ARI. Its temporary files (upload spools, list imports) go to a private folder, and it stops
-when the serve process that started it goes (its stdin closes).
+ARI. It runs at a lower CPU priority than the gate, its temporary files (upload spools, list
+imports) go to a private folder, and it stops when the serve process that started it goes (its
+stdin closes).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import threading
 from pathlib import Path
+from typing import Iterator
 
 import uvicorn
 
@@ -28,6 +32,8 @@ from livecall_ari.config import Settings
 from livecall_ari.web.app import WebDependencies, build_asgi
 
 log = logging.getLogger("livecall.web")
+
+NICENESS = 10  # added to the web process's scheduling niceness (the gate's process keeps 0)
 
 
 def upload_folder(settings: Settings, pid: int) -> Path:
@@ -62,6 +68,22 @@ def build_dependencies(app: App) -> WebDependencies:
     return WebDependencies(app, services={"ari": ari, "supervision": build_supervision_service(app)})
 
 
+class WebServer(uvicorn.Server):
+    """uvicorn that, on SIGTERM or SIGINT, finishes and returns (uvicorn's own handling raises
+    the signal again at the end, killing the process before it removes its private folder)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.handle_exit, sig, None)
+        try:
+            yield
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+
+
 async def serve_web(deps: WebDependencies) -> None:
     """Serve until SIGTERM/SIGINT (uvicorn's own handlers) or until the parent goes."""
     web = deps.app.settings.web
@@ -69,7 +91,7 @@ async def serve_web(deps: WebDependencies) -> None:
     # default of any loopback client).
     config = uvicorn.Config(build_asgi(deps), host=web.host, port=web.port, log_level="warning", lifespan="off",
                             proxy_headers=bool(web.trusted_proxies), forwarded_allow_ips=web.trusted_proxies or None)
-    server = uvicorn.Server(config)
+    server = WebServer(config)
     loop = asyncio.get_running_loop()
 
     def watch_parent() -> None:
@@ -100,6 +122,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     app = App.from_config(args.config)
     logs.configure(args.log_level, app.settings)
+    # On a small PBX the portal's CPU-heavy work (an upload's parsing and import) must not take
+    # the processor from the gate and Asterisk: this process yields to them when both want it.
+    os.nice(NICENESS)
     folder = private_tempdir(app.settings)
     try:
         asyncio.run(serve_web(build_dependencies(app)))
