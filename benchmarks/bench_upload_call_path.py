@@ -10,7 +10,9 @@ every call is cancelled once it rings. Phases alternate (quiet, upload, quiet, u
 
 Reported per phase and entry: p50/p95 of the post-dial delay sipp measures (INVITE to first 18x:
 it includes any wait for the gate's event loop) and of the gate's own decision time
-(``gate_decisions.elapsed_us``), the uploads completed and the machine's load. Needs the sandbox
+(``gate_decisions.elapsed_us``); after each phase's calls (the upload still running), ``--probes``
+FastAGI ``screen`` requests sent straight to serve, timed to its answer (the decision as Asterisk
+waits for it, loop included, without Asterisk); the uploads completed and the machine's load. Needs the sandbox
 up and its settings in $LIVECALL_CONFIG. Usage:
 
     python benchmarks/bench_upload_call_path.py [--calls 100] [--rounds 2] [--upload-mb 100]
@@ -33,7 +35,7 @@ sys.path.insert(0, str(ROOT))  # the integration tests' helpers (serve, lists, u
 
 from tests.integration.harness import Service, load_fresh_lists, open_for_marketing, until  # noqa: E402
 from tests.integration.uploads import (  # noqa: E402
-    Uploader, add_admin, decision_times_us, last_decision_id, percentile, place_calls, portal_pid, summary, write_tps_file,
+    Uploader, add_admin, agi_decision_ms, decision_times_us, last_decision_id, percentile, place_calls, portal_pid, summary, write_tps_file,
 )
 
 
@@ -52,6 +54,7 @@ def main() -> None:
     parser.add_argument("--concurrent", type=int, default=20, help="calls in flight (half per entry)")
     parser.add_argument("--rounds", type=int, default=2, help="alternations of the two phases")
     parser.add_argument("--upload-mb", type=int, default=100)
+    parser.add_argument("--probes", type=int, default=100, help="FastAGI requests sent straight to serve per phase")
     args = parser.parse_args()
 
     from livecall_ari.config import load
@@ -60,7 +63,7 @@ def main() -> None:
                                        capture_output=True, text=True, check=True).stdout)
     passwords = {e["name"]: e["password"] for e in status["endpoints"]}
     work = Path(tempfile.mkdtemp(prefix="bench-upload-"))
-    web = load().web
+    web, agi = load().web, load().fastagi
     base = f"http://{web.host}:{web.port}"
     upload = work / "tps-bench.txt"
     count = write_tps_file(upload, args.upload_mb)
@@ -89,9 +92,11 @@ def main() -> None:
                 first = last_decision_id(db)
                 loads.setdefault(phase, []).append(os.getloadavg()[0])
                 pdd = place_calls(status["sip"], passwords, per_agent, in_flight)
+                probes = agi_decision_ms(agi.port, agi.secret, args.probes)
                 if uploader is not None:
                     uploader.stop()
                     uploads += list(zip(uploader.statuses, uploader.seconds))
+                results.setdefault((phase, "fastagi request to answer ms (no Asterisk)"), []).extend(probes)
                 for entry, values in pdd.items():
                     results.setdefault((phase, f"{entry} post-dial delay ms"), []).extend(values)
                 for entry, micros in decision_times_us(db, first).items():

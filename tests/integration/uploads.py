@@ -67,6 +67,7 @@ class Uploader:
 
     base: str
     file: Path
+    niceness: int = 19  # the client's: 19 costs the PBX least (a browser elsewhere); 0 sends fastest
     statuses: list[int] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
     first_started: threading.Event = field(default_factory=threading.Event)
@@ -96,7 +97,7 @@ class Uploader:
             started = time.monotonic()
             self.first_started.set()
             done = subprocess.run(
-                ["nice", "-n", "19", "curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "600",
+                ["nice", "-n", str(self.niceness), "curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "600",
                  "-H", f"cookie: {cookie}", "-H", "x-requested-with: fetch", "-H", f"origin: {self.base}",
                  "-F", f"csrf={csrf}", "-F", "list=tps", "-F", "kind=full", "-F", "list_date=", "-F", "allow_shrink=yes",
                  "-F", f"file=@{self.file};type=text/plain", f"{self.base}/lists/import"],
@@ -128,6 +129,32 @@ def place_calls(sip: str, passwords: dict[str, str], calls_per_agent: int, concu
     return delays
 
 
+def agi_decision_ms(port: int, secret: str, probes: int, spacing_s: float = 0.02) -> list[float]:
+    """The gate's decision as Asterisk waits for it, without Asterisk: a FastAGI ``screen``
+    request (a service call by agent "probe") sent to serve, timed to the first command it
+    answers with. It includes any wait for the gate's event loop, which elapsed_us does not."""
+    import socket
+
+    times = []
+    for n in range(probes):
+        header = (f"agi_network: yes\nagi_network_script: screen?secret={secret}\n"
+                  f"agi_request: agi://127.0.0.1:{port}/screen?secret={secret}\nagi_channel: PJSIP/probe-{n}\n"
+                  f"agi_uniqueid: probe-{time.time_ns()}\nagi_extension: {RINGING}\nagi_arg_1: {RINGING}\n"
+                  "agi_arg_2: service\nagi_arg_3: probe\nagi_arg_4: \n\n").encode()
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+            reader = conn.makefile("rb")
+            started = time.perf_counter()
+            conn.sendall(header)
+            first = reader.readline()
+            times.append((time.perf_counter() - started) * 1000)
+            assert first.startswith(b"SET VARIABLE"), first
+            while first:
+                conn.sendall(b"200 result=1\n")
+                first = reader.readline()
+        time.sleep(spacing_s)
+    return times
+
+
 def last_decision_id(db: Path) -> int:
     with sqlite3.connect(db) as conn:
         return int(conn.execute("SELECT COALESCE(MAX(id), 0) FROM gate_decisions").fetchone()[0])
@@ -136,7 +163,8 @@ def last_decision_id(db: Path) -> int:
 def decision_times_us(db: Path, after_id: int) -> dict[str, list[int]]:
     """The gate's own decision times of the decisions after ``after_id``, by entry."""
     with sqlite3.connect(db) as conn:
-        rows = conn.execute("SELECT entry, elapsed_us FROM gate_decisions WHERE id > ?", (after_id,)).fetchall()
+        rows = conn.execute("SELECT entry, elapsed_us FROM gate_decisions WHERE id > ? AND agent != 'probe'",
+                            (after_id,)).fetchall()
     out: dict[str, list[int]] = {}
     for entry, elapsed in rows:
         out.setdefault(str(entry), []).append(int(elapsed))
