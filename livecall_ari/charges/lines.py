@@ -18,6 +18,7 @@ import functools
 import hashlib
 import itertools
 import operator
+import re
 import struct
 from dataclasses import dataclass, field
 from typing import Iterator, Sequence
@@ -27,6 +28,8 @@ from livecall_ari.charges.classify import NumberClassifier
 
 Row = tuple[object, ...]
 
+# The FastAGI secret in an AGI URL (dialplan-safe characters only, see fastagi/server.py).
+_FASTAGI_SECRET = re.compile(r"(secret=)[A-Za-z0-9_.~-]+")
 # ":MM:SS", the tail of "YYYY-MM-DD HH:MM:SS", to seconds past the hour; anything else misses.
 _MINUTE_SECOND = {f":{m:02d}:{s:02d}": m * 60 + s for m in range(60) for s in range(60)}
 _HOUR, _REST = operator.itemgetter(slice(None, 13)), operator.itemgetter(slice(13, None))
@@ -147,6 +150,10 @@ class LineParser:
     def parse(self, text: str, first_no: int) -> ParsedLines:
         """The rows of ``text``, whole lines each ending in a newline, the first numbered
         ``first_no``; in line order, as are the bad lines."""
+        if "secret=" in text:
+            # A CDR whose last application was AGI() holds the FastAGI URL with its secret in
+            # lastdata: the stored line (and so a subject access export) must not.
+            text = _FASTAGI_SECRET.sub(r"\1[secret]", text)
         lines = text.split("\n")
         lines.pop()  # after the last newline
         out = ParsedLines(len(lines))

@@ -118,3 +118,17 @@ def test_a_big_batch_of_ordinary_lines_goes_the_quick_way_and_agrees() -> None:
     got = p.parse(text, 1)
     assert got.rows == reference(text, 1).rows and not got.bad
     assert len(got.rows) == 3000
+
+
+def test_a_fastagi_secret_in_lastdata_is_not_stored() -> None:
+    # A CDR whose last application was AGI() carries the FastAGI URL, secret and all (issue 13).
+    secret = "Ab-_9x.y~z0123456789"
+    fields = [
+        "acc1", "2001", "02079460018", "ctx", '"Agent" <2001>', "PJSIP/2001-00000001", "", "AGI",
+        f"agi://127.0.0.1:4573/screen?secret={secret},02079460018,marketing,2001,anonymous",
+        format_local(1717400000, LONDON), "", format_local(1717400005, LONDON), "5", "0", "NO ANSWER", "DOCUMENTATION",
+        "1717400000.1", "",
+    ]  # fmt: skip
+    [row] = parser().parse(line(fields), 7).rows
+    stored = str(row[11])
+    assert secret not in stored and "screen?secret=[secret],02079460018" in stored
