@@ -111,6 +111,10 @@ def test_init_does_not_print_the_database_password(tmp_path: Path, monkeypatch: 
             pass
 
     monkeypatch.setattr(storage, "open_database", lambda url: opened.append(url) or Opened())
+    # No real database behind the stand-in: nothing for the audit trail's seal to anchor.
+    from livecall_ari.app import App
+
+    monkeypatch.setattr(App, "_seal_audit_trail", lambda self: None)
     url = "postgresql://livecall:db-password-not-to-print@db.example:5432/livecall"
     result = CliRunner().invoke(main, ["--config", str(tmp_path / "livecall.toml"), "init"],
                                 env={"LIVECALL_DATABASE_URL": url})
