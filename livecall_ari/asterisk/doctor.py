@@ -69,7 +69,7 @@ def _private_file_check(name: str, path: Path, what: str) -> Check | None:
 
 def exposure_checks(app: App) -> list[Check]:
     """What LiveCall exposes: services bound beyond loopback, secrets readable by others."""
-    from livecall_ari.protection.crypto import erasure_key_path, recording_key_path
+    from livecall_ari.protection.crypto import audit_key_path, erasure_key_path, recording_key_path
 
     s = app.settings
     ari_host = urlsplit(s.ari.url).hostname or ""
@@ -87,6 +87,7 @@ def exposure_checks(app: App) -> list[Check]:
         ("settings file", s.path, "the ARI password, the API token and the AMI secret"),
         ("recording key", recording_key_path(s), "the key of recordings sealed at rest"),
         ("erasure key", erasure_key_path(s), "the key of erased numbers' pseudonyms"),
+        ("audit key", audit_key_path(s), "the key of the audit trail's MACs and anchors"),
     ):
         if path is not None:
             check = _private_file_check(name, Path(path), what)
