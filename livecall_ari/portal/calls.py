@@ -146,9 +146,10 @@ def call_details(portal: Portal, call_id: str) -> dict[str, Any] | None:
 
 
 def call_charges(portal: Portal, call_id: str) -> list[dict[str, Any]]:
-    """The call's CDRs, each with its line of the account's statement for that day (so daily
-    bundles are counted as the statement counts them)."""
-    from livecall_ari.charges import services
+    """The call's CDRs, each with its line of the account's statement from the first of its
+    month to its day: by the account's subscriptions (a trial call shows as free, a monthly
+    bundle counts the calls before it), as the invoice will."""
+    from livecall_ari.charges import billing
     from livecall_ari.charges.models import CdrRow
     from livecall_ari.charges.statement import decimal_pence
 
@@ -158,10 +159,10 @@ def call_charges(portal: Portal, call_id: str) -> list[dict[str, Any]]:
         day = dt.datetime.fromtimestamp(int(row.start_utc), LONDON).date()
         pence = ""
         try:
-            statement = services.account_statement(portal.app, str(row.account), day, day)
+            statement = billing.statement(portal.app, str(row.account), day.replace(day=1), day)
             for line in statement.lines:
                 if line.uniqueid == row.uniqueid and int(line.start.timestamp()) == int(row.start_utc):
-                    pence = decimal_pence(line.pence)
+                    pence = decimal_pence(line.pence) + (" (trial)" if line.trial else "")
         except Exception as exc:  # a tariff problem shows on the page, not as an error page
             pence = f"not rated: {exc}"
         out.append({"account": row.account, "number": row.number, "class": row.number_class, "billsec": row.billsec,

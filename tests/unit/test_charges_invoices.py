@@ -245,3 +245,30 @@ def test_the_portal_shows_the_subscription_trial_and_invoices_and_serves_the_sam
     assert r["pdf"].content == (tmp_path / "cli.pdf").read_bytes()  # the very same PDF as the CLI's
     assert r["credit"].status_code == 200 and r["credit"].content.startswith(b"%PDF-")
     assert r["missing"].status_code == 404 and r["refused"].status_code == 403
+
+
+def test_the_call_page_prices_a_call_as_the_invoice_does(app: App, tmp_path: Path) -> None:
+    # The trial call shows as free, the call in June's bundle as covered: the account's
+    # subscription and trial, from the first of the month, not the default plan of one day.
+    from livecall_ari.gate.models import GateDecision
+
+    at = dt.datetime(2025, 6, 10, 9, 0)
+    for n in (2, 3):
+        GateDecision.create(call_id=f"1748941200.{n}", agent="2001", dialled="02079460000", number="+442079460000",
+                            purpose="service", organisation="default", decision="allow", reasons="", evidence="{}",
+                            entry="stasis", decided_at=at)
+    Accounts().add("sue", "supervisor", PASSWORD, "2101")
+
+    async def steps() -> list[str]:
+        transport = httpx.ASGITransport(app=build_asgi(WebDependencies(app)))
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8099") as c:
+            form = await c.get("/login")
+            token = re.search(r'name="csrf" value="([^"]+)"', form.text)
+            assert token is not None
+            await c.post("/login", data={"username": "sue", "password": PASSWORD, "csrf": token.group(1)})
+            return [(await c.get(f"/calls/{call_id}")).text for call_id in ("1748941200.2", "1748941200.3")]
+
+    trial, bundled = asyncio.run(steps())
+    charges = [re.search(r'id="h-charges".*?</section>', page, re.S) for page in (trial, bundled)]
+    assert charges[0] is not None and "<td>0 (trial)</td>" in charges[0].group(0)
+    assert charges[1] is not None and "<td>120</td><td>0</td>" in charges[1].group(0)
