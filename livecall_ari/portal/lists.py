@@ -74,7 +74,7 @@ def routes(portal: Portal) -> list[BaseRoute]:
             verdict, age = list_freshness(snapshot, today, settings.screening.max_list_age_days)
             lists[name] = {"row": row, "verdict": verdict, "age": age, "history": store.versions(name)[-5:][::-1]}
         return {"lists": lists, "max_age": settings.screening.max_list_age_days,
-                "max_shrink": settings.screening.max_shrink_percent,
+                "max_shrink": settings.screening.max_shrink_percent, "max_upload_mb": settings.web.max_upload_mb,
                 "objections": store.objections(organisation)[-200:][::-1],
                 "consents": [c for c in store.consents(organisation) if c.withdrawn_at is None][-200:][::-1]}
 

@@ -198,3 +198,13 @@ def test_limits_apply_uploads_only_to_the_upload_path() -> None:
     assert limits.for_path("/lists/import") == 512 * MB
     assert limits.for_path("/lists/objections") == 256 * 1024
     assert limits.for_path("/api/supervision/sessions") == 256 * 1024
+
+
+def test_the_lists_page_says_the_upload_limit(app: App) -> None:
+    app.settings.web.max_upload_mb = 300
+    cookie, _ = logged_in(app)
+
+    status, page = Asgi(app).request("GET", "/lists", {"cookie": cookie, "accept": "text/html"}, iter([b""]))
+
+    assert status == 200
+    assert b'data-max-mb="300"' in page and b"(up to 300 MB)" in page

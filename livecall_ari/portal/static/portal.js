@@ -41,6 +41,13 @@
       var bar = document.getElementById("upload-progress");
       var state = document.getElementById("upload-state");
       var button = form.querySelector('button[type="submit"]');
+      // The server refuses a body over [web] max_upload_mb (413); say so before sending it.
+      var chosen = document.getElementById("u-file").files[0];
+      var maxMb = parseInt(form.getAttribute("data-max-mb") || "0", 10);
+      if (chosen && maxMb && chosen.size > maxMb * 1024 * 1024) {
+        state.textContent = "Not uploaded: the file is larger than the limit of " + maxMb + " MB ([web] max_upload_mb).";
+        return;
+      }
       var xhr = new XMLHttpRequest();
       xhr.open("POST", form.action);
       xhr.setRequestHeader("X-Requested-With", "fetch");
