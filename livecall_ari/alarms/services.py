@@ -28,7 +28,7 @@ from livecall_ari.storage.times import from_db, to_db
 
 if TYPE_CHECKING:
     from livecall_ari.app import App
-    from livecall_ari.asterisk.doctor import Check
+    from livecall_ari.asterisk.checks import Check
 
 log = logging.getLogger("livecall.alarms")
 ACTOR = "livecall"
@@ -186,7 +186,7 @@ def doctor_detail() -> tuple[bool, str]:
 
 def unscreened_check(app: App) -> Check:
     """The doctor's ``unscreened calls`` check."""
-    from livecall_ari.asterisk.doctor import Check
+    from livecall_ari.asterisk.checks import Check
 
     try:
         app.database()

@@ -7,11 +7,11 @@ import ipaddress
 import re
 import shlex
 import stat
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from livecall_ari.app import App
+from livecall_ari.asterisk.checks import Check
 from livecall_ari.ari.client import AriClient, AriError, AriUnavailable
 from livecall_ari.config import Settings
 
@@ -32,14 +32,6 @@ REQUIRED_CONTEXTS = {
     "livecall-unavailable": "the fail-closed refusal",
     "livecall-emergency": "emergency calls",
 }
-
-
-@dataclass(frozen=True)
-class Check:
-    name: str
-    ok: bool
-    detail: str
-    warning: bool = False
 
 
 def _is_loopback(host: str) -> bool:

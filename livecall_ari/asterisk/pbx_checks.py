@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from livecall_ari.app import App
-from livecall_ari.asterisk.doctor import Check
+from livecall_ari.asterisk.checks import Check
 from livecall_ari.asterisk.gate_path import (
     judge_context, is_phone, numbers_to_try, parse_dialplan_show, parse_endpoint_context, parse_endpoints,
 )
