@@ -33,7 +33,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the integration tests' helpers (serve, lists, uploads)
 
-from tests.integration.harness import Service, load_fresh_lists, open_for_marketing, until  # noqa: E402
+from tests.conftest import until  # noqa: E402
+from tests.integration.harness import Service, load_fresh_lists, open_for_marketing  # noqa: E402
 from tests.integration.uploads import (  # noqa: E402
     Uploader, add_admin, agi_decision_ms, decision_times_us, last_decision_id, percentile, place_calls, portal_pid, summary, write_tps_file,
 )
@@ -112,7 +113,7 @@ def main() -> None:
     print(f"uploads during the upload phases: {len(uploads)} of {args.upload_mb} MB ({count:,} numbers), "
           f"statuses {sorted(set(s for s, _ in uploads))}, "
           f"{min((t for _, t in uploads), default=0):.1f}-{max((t for _, t in uploads), default=0):.1f} s each")
-    print("| measure | without upload | with 100 MB upload running | p95 difference |")
+    print(f"| measure | without upload | with {args.upload_mb} MB upload running | p95 difference |")
     print("|---|---|---|---|")
     for measure in sorted({m for _, m in results}):
         quiet, busy = results.get(("quiet", measure), []), results.get(("upload", measure), [])

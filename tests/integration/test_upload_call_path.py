@@ -10,7 +10,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from tests.integration.harness import SandboxInfo, load_fresh_lists, open_for_marketing, until
+from tests.conftest import until
+from tests.integration.harness import SandboxInfo, load_fresh_lists, open_for_marketing
 from tests.integration.uploads import (
     Uploader, add_admin, agi_decision_ms, percentile, place_calls, portal_pid, write_tps_file,
 )

@@ -10,7 +10,6 @@ loop) and the decision time the gate records (``gate_decisions.elapsed_us``).
 
 from __future__ import annotations
 
-import os
 import re
 import sqlite3
 import statistics
@@ -20,6 +19,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence
 
 import httpx
 
@@ -171,13 +171,13 @@ def decision_times_us(db: Path, after_id: int) -> dict[str, list[int]]:
     return out
 
 
-def percentile(values: list[float], p: float) -> float:
+def percentile(values: Sequence[float], p: float) -> float:
     ordered = sorted(values)
     k = max(0, min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1))))
     return ordered[k]
 
 
-def summary(values: list[float]) -> str:
+def summary(values: Sequence[float]) -> str:
     return f"n={len(values)} p50={statistics.median(values):.2f} p95={percentile(values, 95):.2f}"
 
 
@@ -195,6 +195,3 @@ def portal_pid(serve_pid: int) -> int | None:
             return int(entry.name)
     return None
 
-
-def env_without_outer_lists(tmp: Path) -> dict[str, str]:
-    return {**os.environ, "LIVECALL_SCREENING_LISTS_DIR": str(tmp / "lists")}

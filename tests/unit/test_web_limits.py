@@ -8,7 +8,7 @@ import os
 import re
 import stat
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, MutableMapping
 
 import httpx
 import pytest
@@ -63,7 +63,7 @@ class Asgi:
                 self.peak_rss_growth = max(self.peak_rss_growth, rss() - base)
             return {"type": "http.request", "body": chunk, "more_body": nxt[0] is not None}
 
-        async def send(message: dict[str, Any]) -> None:
+        async def send(message: MutableMapping[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 status.append(message["status"])
             elif message["type"] == "http.response.body":
@@ -184,7 +184,8 @@ def test_a_large_upload_streams_to_disk_without_growing_the_process(app: App, tm
         assert status == 200, body[:500]
         assert client.pulled > 120 * MB
         assert client.peak_rss_growth < 40 * MB, client.peak_rss_growth
-        assert list_files(app).current("tps").keys.shape[0] == count
+        imported = list_files(app).current("tps")
+        assert imported is not None and imported.keys.shape[0] == count
         assert stat.S_IMODE(folder.stat().st_mode) == 0o700
         assert list(folder.iterdir()) == []  # the spool and the copy are gone
     finally:
