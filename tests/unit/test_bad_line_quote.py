@@ -60,3 +60,31 @@ def test_the_portal_reply_quotes_a_bad_line_in_200_characters(tmp_path: Path) ->
     assert done.status_code == 200, done.text[:300]
     assert "8" * 200 + "…" in done.text and "8" * 201 not in done.text
     assert len(done.text) < 20_000
+
+
+def test_an_over_long_line_is_read_in_bounded_memory_and_the_lines_after_it_still_count() -> None:
+    import io
+
+    from livecall_ari.screening.lists import LONG_LINE, _chunks
+
+    data = b"02079460001 \r\n" + b"5" * (LONG_LINE * 40) + b"\r\n02079460002 \r\n0207946"
+    chunks = [chunk for chunk, _ in _chunks(io.BytesIO(data), 1000)]
+
+    assert max(len(c) for c in chunks) <= LONG_LINE + 1000
+    lines = b"".join(chunks).split(b"\n")
+    assert lines == [b"02079460001 \r", b"5" * LONG_LINE, b"02079460002 \r", b"0207946"]
+
+
+def test_the_portal_copies_an_upload_privately(tmp_path: Path) -> None:
+    import io
+    import stat
+
+    from starlette.datastructures import UploadFile
+
+    from livecall_ari.portal.lists import copy_private
+
+    upload = UploadFile(io.BytesIO(b"02079460001 \r\n" * 1000), filename="tps.txt")
+    copy_private(upload, tmp_path / "tps.txt")
+
+    assert (tmp_path / "tps.txt").read_bytes() == b"02079460001 \r\n" * 1000
+    assert stat.S_IMODE((tmp_path / "tps.txt").stat().st_mode) == 0o600
