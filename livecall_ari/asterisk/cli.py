@@ -171,13 +171,10 @@ def _reload(app: App) -> None:
 
 
 def _doctor(app: App) -> None:
+    from livecall_ari.asterisk.checks import print_checks
     from livecall_ari.asterisk.doctor import run_checks
 
-    failed = 0
-    for check in asyncio.run(run_checks(app)):
-        mark = "ok  " if check.ok else ("warn" if check.warning else "FAIL")
-        click.echo(f"[{mark}] {check.name}: {check.detail}")
-        failed += 0 if check.ok or check.warning else 1
+    failed = print_checks(asyncio.run(run_checks(app)), click.echo)
     if failed:
         raise click.ClickException(f"installed, but {failed} doctor check(s) failed")
 
