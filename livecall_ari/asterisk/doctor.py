@@ -85,7 +85,34 @@ def exposure_checks(app: App) -> list[Check]:
             check = _private_file_check(name, Path(path), what)
             if check is not None:
                 checks.append(check)
+    checks.append(private_data_check(app))
     return checks
+
+
+def private_data_check(app: App) -> Check:
+    """The data folder and what LiveCall keeps of people in it (the SQLite database and its WAL,
+    list files, subject access exports, erasure certificates, audit anchors) are the owner's alone."""
+    s = app.settings
+    data = s.data_path()
+    open_: list[str] = []
+    places = [data, data / "lists", data / "dsar-exports", data / "erasure-certificates"]
+    url = s.database_url()
+    if url.startswith("sqlite:///"):
+        db = Path(url[len("sqlite:///"):])
+        places += [db.parent, db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")]
+    for place in dict.fromkeys(places):
+        files = sorted(place.iterdir()) if place.is_dir() else []
+        for path in [place, *files]:
+            try:
+                mode = path.stat().st_mode
+            except OSError:
+                continue
+            if mode & (stat.S_IRWXG | stat.S_IRWXO):
+                open_.append(f"{path} ({stat.S_IMODE(mode):o})")
+    if open_:
+        shown = ", ".join(open_[:5]) + (f" and {len(open_) - 5} more" if len(open_) > 5 else "")
+        return Check("private data", False, f"readable by others: {shown}: chmod -R go= {data}", warning=True)
+    return Check("private data", True, f"{data} and what it keeps are readable by their owner only")
 
 
 async def run_checks(app: App) -> list[Check]:

@@ -112,9 +112,12 @@ def export(
     read only from inside the recordings ``folder``: a path leading outside it is refused (an
     ERROR in the log) and the recording is listed as without audio."""
     files: list[dict[str, Any]] = []
+    from livecall_ari.storage.private import private_dir, private_file
+
     tmp = out.with_name(out.name + ".part")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
+    private_dir(out.parent)
+    # It holds the person's decrypted recordings: private from the first byte.
+    with zipfile.ZipFile(private_file(tmp), "w", zipfile.ZIP_DEFLATED) as zf:
 
         def put(name: str, payload: bytes, records: int | None = None) -> None:
             zf.writestr(name, payload)

@@ -255,9 +255,11 @@ class Erasure:
             "not_covered": ["copies outside LiveCall: Asterisk's own CDR files and logs, backups, TPS/CTPS list files"],
         }
         text = json.dumps(certificate, indent=2, sort_keys=True) + "\n"
-        self.certificates.mkdir(parents=True, exist_ok=True)
+        from livecall_ari.storage.private import private_dir, private_file
+
+        private_dir(self.certificates)
         path = self.certificates / f"erasure-{row.id}.json"
-        tmp = path.with_name(path.name + ".tmp")
+        tmp = private_file(path.with_name(path.name + ".tmp"))
         tmp.write_text(text)
         os.replace(tmp, path)
         digest = hashlib.sha256(text.encode()).hexdigest()

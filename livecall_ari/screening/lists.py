@@ -99,7 +99,9 @@ def write_list_file(path: Path, keys: npt.NDArray[np.int64], days: npt.NDArray[n
     header[0:8] = MAGIC
     header[8:16] = int(keys.shape[0]).to_bytes(8, "little")
     header[16:20] = _day(snapshot).to_bytes(4, "little", signed=True)
-    with open(path, "wb") as out:
+    from livecall_ari.storage.private import private_file
+
+    with open(private_file(path), "wb") as out:
         out.write(bytes(header))
         np.ascontiguousarray(keys, dtype="<i8").tofile(out)
         np.ascontiguousarray(days, dtype="<i4").tofile(out)
@@ -224,8 +226,10 @@ class ListFiles:
         snapshot = list_date or date_in_name(source.name) or now.date()
         report = ImportReport(name, "delta" if delta else "full", str(source), snapshot)
         notify = stage or (lambda _s: None)
-        self.directory.mkdir(parents=True, exist_ok=True)
-        with open(self.directory / ".import.lock", "a+b") as lock:
+        from livecall_ari.storage.private import private_dir
+
+        private_dir(self.directory)
+        with os.fdopen(os.open(self.directory / ".import.lock", os.O_RDWR | os.O_CREAT, 0o600), "a+b") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             self._remove_orphans()
             notify("parsing")

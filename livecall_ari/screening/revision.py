@@ -26,8 +26,10 @@ class RevisionFile:
         self._map: mmap.mmap | None = None
 
     def _ensure(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        from livecall_ari.storage.private import FILE_MODE, private_dir
+
+        private_dir(self.path.parent)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, FILE_MODE)
         try:
             if os.fstat(fd).st_size < _FORMAT.size:
                 os.pwrite(fd, _FORMAT.pack(0), 0)

@@ -16,6 +16,17 @@ from pathlib import Path
 
 PROMPTS_FILE = Path(__file__).with_name("prompts.toml")
 FORMATS = {"ulaw": "mu-law", "alaw": "a-law"}
+# Prompts are read by Asterisk, which runs as another user: world-readable whatever the umask
+# (an admin's 077 included). They hold no personal data.
+PROMPT_MODE = 0o644
+FOLDER_MODE = 0o755
+
+
+def _folder(path: Path) -> None:
+    """A folder Asterisk can search; one that is already there keeps the admin's mode."""
+    if not path.is_dir():
+        path.mkdir(parents=True, exist_ok=True)
+        path.chmod(FOLDER_MODE)
 
 
 class SoundsError(Exception):
@@ -35,6 +46,7 @@ def convert(source: Path, dest_stem: Path) -> None:
         result = subprocess.run(cmd, capture_output=True, text=True)
         if result.returncode != 0:
             raise SoundsError(f"sox could not convert {source}: {result.stderr.strip()}")
+        out.chmod(PROMPT_MODE)
 
 
 def speak(text: str, dest_stem: Path) -> None:
@@ -52,8 +64,9 @@ def build(dest: Path, prompts_file: Path = PROMPTS_FILE, values: dict[str, str] 
     """Build every prompt under ``dest`` (``{organisation}`` in a text takes ``values``);
     returns the files (re)built now. A prompt replaced with ``install`` is left alone."""
     built: list[Path] = []
+    _folder(dest)
     for folder, prompts in load_prompts(prompts_file).items():
-        (dest / folder).mkdir(parents=True, exist_ok=True)
+        _folder(dest / folder)
         for name, template in prompts.items():
             text = template.format_map(values or {"organisation": "us"})
             stem = dest / folder / name
@@ -67,6 +80,7 @@ def build(dest: Path, prompts_file: Path = PROMPTS_FILE, values: dict[str, str] 
                 continue
             speak(text, stem)
             marker.write_text(digest)
+            marker.chmod(PROMPT_MODE)
             built.append(stem)
     return built
 
@@ -79,7 +93,7 @@ def install(name: str, source: Path, dest: Path) -> list[Path]:
     if shutil.which("sox") is None:
         raise SoundsError("converting a recording needs sox (apt-get install sox)")
     stem = dest / folder / prompt
-    stem.parent.mkdir(parents=True, exist_ok=True)
+    _folder(stem.parent)
     convert(source, stem)
     # Marks the prompt as the organisation's own, so `sounds build` keeps it.
     stem.with_suffix(".custom").write_text(str(source))

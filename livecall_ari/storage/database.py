@@ -43,7 +43,12 @@ def open_database(url: str) -> peewee.Database:
     if url.startswith("sqlite:///"):
         path = url[len("sqlite:///"):]
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            from livecall_ari.storage.private import private_dir, private_file
+
+            # SQLite gives the -wal and -shm files the database file's mode: 0600 for all three.
+            private_dir(Path(path).parent)
+            if not Path(path).exists():
+                private_file(Path(path))
         db: peewee.Database = peewee.SqliteDatabase(path, pragmas=_SQLITE_PRAGMAS, check_same_thread=False)
     elif url.startswith(("postgres://", "postgresql://")):
         db = ReconnectingPostgresqlDatabase(**parse(url))
