@@ -135,6 +135,26 @@ def parse_range(header: str | None, size: int) -> ByteRange | None:
     return ByteRange(start, end)
 
 
+# The most one answer to a role that may play but not download carries: a few seconds of audio,
+# so an <audio> element plays and seeks as usual while a plain GET gets no whole file.
+PLAY_WINDOW = 256 * 1024
+
+
+class PlaybackOnly(Exception):
+    """A request for the whole file from a role that may only play: refused (403)."""
+
+
+def playback_range(wanted: ByteRange | None, size: int, may_download: bool) -> ByteRange | None:
+    """What to send for ``/audio``: as asked for a role that may download; for one that may only
+    play, a range is required (browsers always send one) and is cut to :data:`PLAY_WINDOW`
+    bytes, which the browser follows with the next range as it plays."""
+    if may_download:
+        return wanted
+    if wanted is None:
+        raise PlaybackOnly("this role may play recordings in the portal but not download them")
+    return ByteRange(wanted.start, min(wanted.end, wanted.start + PLAY_WINDOW - 1, size - 1))
+
+
 def starts_playback(byte_range: ByteRange | None) -> bool:
     """A request from the first byte is a play or download starting (what the audit counts);
     later ranges are the same play seeking or buffering."""

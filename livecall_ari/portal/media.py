@@ -7,7 +7,8 @@ that leads outside it (a planted symlink) answers 404, with an ERROR in the log 
 A request from the first byte is a play (or a download)
 starting and goes into the audit trail as ``recording.play`` / ``recording.download`` with the
 user; the ranges that follow while the same play seeks do not flood the trail. Another agent's
-recording answers 404, as one that does not exist.
+recording answers 404, as one that does not exist. A role that may play but not download (an
+agent) gets ranges of at most ``PLAY_WINDOW`` bytes and no whole file (core.playback_range).
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
-from livecall_ari.portal.core import ByteRange, RangeNotSatisfiable, may_see_call, parse_range, row_key, starts_playback
+from livecall_ari.portal.core import (
+    ByteRange, PlaybackOnly, RangeNotSatisfiable, can, may_see_call, parse_range, playback_range, row_key, starts_playback,
+)
 from livecall_ari.portal.web import Ctx, Portal, client_address, secure
 from livecall_ari.protection.registry import pk, row_id
 from livecall_ari.recording.paths import RecordingsFolder
@@ -99,8 +102,13 @@ def routes(portal: Portal) -> list[BaseRoute]:
         size = plain_size(path, key_ring)
         try:
             wanted = None if download else parse_range(request.headers.get("range"), size)
+            if not download:
+                # Each role's download rule holds on the server, not only in the page's links.
+                wanted = playback_range(wanted, size, can(ctx.viewer, "recordings.download"))
         except RangeNotSatisfiable:
             return secure(Response(status_code=416, headers={"Content-Range": f"bytes */{size}"}))
+        except PlaybackOnly as refused:
+            return secure(Response(f"{refused}: play it on the call's page", status_code=403, media_type="text/plain"))
         if starts_playback(wanted):
             action = "recording.download" if download else "recording.play"
             audit.append(ctx.viewer.username, action, audit.subject_for_recording(row_id(row)), {

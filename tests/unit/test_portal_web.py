@@ -152,11 +152,37 @@ def test_an_agent_sees_their_own_calls_and_nobody_elses(app: App, alice: Person)
         await login(c, "ann")  # extension 2001: her own call
         assert ALICE in (await c.get("/calls")).text
         codes += [(await c.get(f"/calls/{alice.call_id}")).status_code,
-                  (await c.get(f"/recordings/{alice.recording_id}/audio")).status_code,
-                  (await c.get(f"/recordings/{alice.recording_id}/download")).status_code]  # agents may not download
+                  (await c.get(f"/recordings/{alice.recording_id}/audio", headers={"range": "bytes=0-"})).status_code,
+                  (await c.get(f"/recordings/{alice.recording_id}/download")).status_code,  # agents may not download
+                  (await c.get(f"/recordings/{alice.recording_id}/audio")).status_code]  # nor take it whole from /audio
         return codes
 
-    assert run(app, steps) == [404, 404, 404, 200, 200, 403]
+    assert run(app, steps) == [404, 404, 404, 200, 206, 403, 403]
+
+
+def test_a_role_that_may_only_play_gets_the_audio_in_windows_never_whole(app: App, alice: Person) -> None:
+    # An agent's plain GET of /audio would be a download the page does not offer (issue 16):
+    # the server answers only ranges, each at most PLAY_WINDOW bytes; a supervisor gets what they ask.
+    from livecall_ari.portal.core import PLAY_WINDOW
+
+    big = b"RIFF" + bytes(range(256)) * (3 * PLAY_WINDOW // 256)
+    alice.audio.write_bytes(big)
+    audio = f"/recordings/{alice.recording_id}/audio"
+
+    async def as_user(user: str) -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=build_asgi(WebDependencies(app)))
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8099") as c:
+            await login(c, user)
+            return [await c.get(audio, headers={"range": "bytes=0-"}), await c.get(audio, headers={"range": f"bytes={PLAY_WINDOW}-"}),
+                    await c.get(audio)]
+
+    first, second, whole = asyncio.run(as_user("ann"))
+    assert first.status_code == 206 and first.content == big[:PLAY_WINDOW]
+    assert first.headers["content-range"] == f"bytes 0-{PLAY_WINDOW - 1}/{len(big)}"
+    assert second.content == big[PLAY_WINDOW:2 * PLAY_WINDOW]
+    assert whole.status_code == 403 and b"not download" in whole.content
+    sue_first, _, sue_whole = asyncio.run(as_user("sue"))
+    assert sue_first.content == big and sue_whole.status_code == 200 and sue_whole.content == big
 
 
 def test_playback_serves_ranges_and_audits_each_play_once(app: App, alice: Person) -> None:
