@@ -48,6 +48,10 @@ SQLITE_ONLY = {
     "test_protection_erasure.py::test_the_database_file_itself_keeps_no_copy":
         "the test reads the bytes of the SQLite file (secure_delete, WAL checkpoint)",
     "test_protection_audit.py::": "the test tampers with the trail through sqlite3 on the livecall.db file",
+    "test_private_files.py::test_what_livecall_writes_of_people_is_private_whatever_the_umask":
+        "the test checks the mode of the SQLite database file among the others",
+    "test_private_files.py::test_the_doctor_warns_about_a_data_folder_others_can_read":
+        "the test opens the SQLite database file to others",
 }
 
 

@@ -120,14 +120,14 @@ def test_list_changes_from_screening_are_audited(app: App, tmp_path: Path) -> No
 # Anchors outside the database (issue 16): the key file and the anchor file beside the settings
 # and in the data folder; the attacks below write the database (and the anchor file) directly.
 
-def _head(tmp_path: Path) -> tuple[int, str, str]:
+def _tampering_head(tmp_path: Path) -> tuple[int, str, str]:
     conn = sqlite3.connect(tmp_path / "livecall.db")
     row = conn.execute("SELECT seq, entry_hash, mac FROM audit_head WHERE id = 1").fetchone()
     conn.close()
     return int(row[0]), str(row[1]), str(row[2])
 
 
-def _cut_tail_to(tmp_path: Path, seq: int, head: tuple[int, str, str] | None = None) -> None:
+def tamper_cut_tail_to(tmp_path: Path, seq: int, head: tuple[int, str, str] | None = None) -> None:
     """Delete the entries after ``seq`` and move the head back: to ``head`` (a head row saved
     earlier, MAC and all) or, without one, to entry ``seq``'s hash with the MAC left as it was."""
     conn = sqlite3.connect(tmp_path / "livecall.db")
@@ -154,7 +154,7 @@ def test_every_entry_and_the_head_carry_a_mac_and_anchors_are_checked(app: App, 
 
 def test_a_cut_tail_with_the_head_moved_back_is_caught_by_the_head_mac(app: App, tmp_path: Path) -> None:
     # Database write access, no key: the head can be moved back but not re-sealed.
-    _cut_tail_to(tmp_path, 3)
+    tamper_cut_tail_to(tmp_path, 3)
     code, output = verify(tmp_path)
     assert code == 1 and "the trail's head (entry 3) has no valid MAC" in output
 
@@ -165,13 +165,13 @@ def test_a_cut_tail_with_a_saved_head_replayed_is_caught_by_the_anchor(tmp_path:
     app = make_app(tmp_path)
     for i in range(3):
         audit.append("sue", "recording.play", audit.subject_for_recording(i), {"n": i})
-    saved = _head(tmp_path)
+    saved = _tampering_head(tmp_path)
     for i in range(3, 5):
         audit.append("sue", "recording.play", audit.subject_for_recording(i), {"n": i})
     assert audit.anchor() is not None
     app.close()
 
-    _cut_tail_to(tmp_path, 3, saved)
+    tamper_cut_tail_to(tmp_path, 3, saved)
     code, output = verify(tmp_path)
     assert code == 1 and "entries removed at the end: the anchor of" in output and "counted 5 entries, the trail has 3" in output
 
@@ -183,11 +183,11 @@ def test_what_a_database_writer_can_still_hide_a_cut_after_the_newest_anchor(tmp
     for i in range(3):
         audit.append("sue", "recording.play", audit.subject_for_recording(i), {"n": i})
     assert audit.anchor() is not None
-    saved = _head(tmp_path)
+    saved = _tampering_head(tmp_path)
     audit.append("sue", "recording.play", audit.subject_for_recording(9), {"n": 9})
     app.close()
 
-    _cut_tail_to(tmp_path, 3, saved)
+    tamper_cut_tail_to(tmp_path, 3, saved)
     code, _ = verify(tmp_path)
     assert code == 0
 
@@ -195,6 +195,7 @@ def test_what_a_database_writer_can_still_hide_a_cut_after_the_newest_anchor(tmp
 def test_a_rewritten_trail_with_every_hash_recomputed_fails_its_macs(app: App, tmp_path: Path) -> None:
     from livecall_ari.protection.core import content_hash, entry_hash
 
+    # tampering through sqlite3 on the database file, as the tests above (SQLite only)
     conn = sqlite3.connect(tmp_path / "livecall.db")
     rows = conn.execute("SELECT seq, at, actor, action, subject, details, salt FROM audit_log ORDER BY seq").fetchall()
     prev = GENESIS
