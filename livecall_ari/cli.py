@@ -49,7 +49,9 @@ def init(app: App, force: bool) -> None:
         settings.web.api_token = config.generate_secret()
         settings.ami.secret = config.generate_secret()
         settings.fastagi.secret = config.generate_secret()
-        settings.path.parent.mkdir(parents=True, exist_ok=True)
+        from livecall_ari.storage.private import private_dir
+
+        private_dir(settings.path.parent)
         _write_private(settings.path, config.dump(settings))
         click.echo(f"{settings.path}: written, with a new ARI password")
     settings.path.chmod(0o600)

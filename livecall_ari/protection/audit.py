@@ -195,7 +195,9 @@ def _append_anchor(seal: AuditSeal, kind: str, now: dt.datetime) -> Anchor:
     head = AuditHead.get_or_none(AuditHead.id == 1)
     seq, digest = (int(head.seq), str(head.entry_hash)) if head else (0, GENESIS)
     made = Anchor(kind, now.astimezone(UTC).isoformat(timespec="seconds"), seq, digest).sealed(seal.key)
-    seal.anchor_file.parent.mkdir(parents=True, exist_ok=True)
+    from livecall_ari.storage.private import private_dir
+
+    private_dir(seal.anchor_file.parent)
     # Appended, never rewritten; private like every file LiveCall writes.
     fd = os.open(seal.anchor_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     try:

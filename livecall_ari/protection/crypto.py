@@ -93,7 +93,9 @@ def _b64(raw: bytes) -> str:
 
 
 def _write_new(path: Path, data: object) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    from livecall_ari.storage.private import private_dir
+
+    private_dir(path.parent)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(json.dumps(data) + "\n")

@@ -17,10 +17,16 @@ DIR_MODE = 0o700
 
 
 def private_dir(path: Path) -> Path:
-    """``path`` as a folder; a folder made here is 0700 (its parents as the umask makes them)."""
-    if not path.is_dir():
-        path.mkdir(parents=True, exist_ok=True)
-        path.chmod(DIR_MODE)
+    """``path`` as a folder; every folder made here (missing parents too) is 0700, whatever the
+    umask; folders already there keep their modes."""
+    missing = []
+    for folder in [path, *path.parents]:
+        if folder.is_dir():
+            break
+        missing.append(folder)
+    for folder in reversed(missing):
+        folder.mkdir(exist_ok=True)
+        folder.chmod(DIR_MODE)
     return path
 
 

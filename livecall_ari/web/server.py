@@ -29,6 +29,7 @@ import uvicorn
 
 from livecall_ari.app import App
 from livecall_ari.config import Settings
+from livecall_ari.storage.private import private_dir
 from livecall_ari.web.app import WebDependencies, build_asgi
 
 log = logging.getLogger("livecall.web")
@@ -50,7 +51,7 @@ def private_tempdir(settings: Settings) -> Path:
         pid = old.name.removeprefix("web-")
         if pid.isdigit() and old != folder and not Path(f"/proc/{pid}").exists():
             shutil.rmtree(old, ignore_errors=True)
-    folder.parent.mkdir(parents=True, mode=0o700, exist_ok=True)
+    private_dir(folder.parent)
     folder.mkdir(mode=0o700, exist_ok=True)
     folder.chmod(0o700)
     tempfile.tempdir = str(folder)
