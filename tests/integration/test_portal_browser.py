@@ -12,129 +12,18 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
-import sqlite3
-import subprocess
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
-import httpx
 import pytest
 
-from livecall_ari.config import load
 from tests.conftest import until
-from tests.integration.harness import (
-    LIVECALL, SandboxInfo, Service, answering_phone, call, load_fresh_lists, open_for_marketing, start_call,
+from tests.integration.harness import SandboxInfo, answering_phone, start_call
+from tests.integration.portal_browser import (  # noqa: F401 (fixtures)
+    ON_TPS, TALKATIVE, PortalUnderTest, browser, login, page, portal,
 )
 
 pytestmark = pytest.mark.sandbox
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
-TALKATIVE = "02079460710"  # the simulated PSTN answers and talks for as long as the call lasts
-ON_TPS = "02079460999"
-PASSWORD = "portal-test-password"
-USERS = [("sup", "supervisor", "2001"), ("boss", "admin", ""), ("dpo", "auditor", ""), ("agent1", "agent", "1001"),
-         ("agent2", "agent", "1002")]
-
-
-@dataclass
-class PortalUnderTest:
-    service: Service
-    url: str
-    tmp: Path
-    recorded_call: str  # call id of 1001's answered, recorded call
-    recording_id: int
-    blocked_call: str
-
-    def rows(self, sql: str, *args: Any) -> list[dict[str, Any]]:
-        con = sqlite3.connect(self.service.db_path)
-        con.row_factory = sqlite3.Row
-        try:
-            return [dict(r) for r in con.execute(sql, args)]
-        finally:
-            con.close()
-
-
-def _fail_or_skip(message: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(message)
-    pytest.skip(message)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _fail_or_skip("playwright is not installed (pip install -e '.[test]')")
-    if not Path(CHROMIUM).exists():
-        _fail_or_skip(f"{CHROMIUM} is missing (apt-get install chromium; scripts/setup does)")
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-def _add_user(env: dict[str, str], name: str, role: str, extension: str) -> None:
-    args = [*LIVECALL, "users", "add", name, "--role", role, "--password-stdin"] + (["--extension", extension] if extension else [])
-    result = subprocess.run(args, input=PASSWORD + "\n", capture_output=True, text=True, env={**os.environ, **env}, timeout=60)
-    assert result.returncode == 0, result.stderr
-
-
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=2).status_code == 200
-    except httpx.TransportError:
-        return False
-
-
-@pytest.fixture(scope="module")
-def portal(sandbox: SandboxInfo, tmp_path_factory: pytest.TempPathFactory) -> Iterator[PortalUnderTest]:
-    tmp = tmp_path_factory.mktemp("portal")
-    db = tmp / "livecall.db"
-    env = {**open_for_marketing(tmp), "LIVECALL_DATABASE_URL": f"sqlite:///{db}",
-           "LIVECALL_SUPERVISION_SUPERVISORS": "2001"}
-    service = Service(env, db).start()
-    try:
-        load_fresh_lists(service, tmp, tps=[ON_TPS])
-        for user in USERS:
-            _add_user(env, *user)
-        web = load().web
-        url = f"http://{web.host}:{web.port}"
-        until(lambda: _answers(f"{url}/healthz"), timeout=15, what="the portal")
-        answered = call(sandbox, TALKATIVE, agent="1001", hold_ms=4000)
-        assert answered.answered, answered.errors
-        blocked = call(sandbox, ON_TPS, agent="1001", scenario="agent_call_refused.xml")
-        assert blocked.refused_cause == 21, blocked.errors
-        p = PortalUnderTest(service, url, tmp, "", 0, "")
-        [rec] = until(lambda: p.rows("SELECT * FROM recordings WHERE state = 'complete' AND agent = '1001'"), timeout=30,
-                      what="the recording to be finished")
-        [blocked_row] = p.rows("SELECT * FROM gate_decisions WHERE decision = 'block'")
-        p.recorded_call, p.recording_id, p.blocked_call = rec["call_id"], rec["id"], blocked_row["call_id"]
-        yield p
-    finally:
-        service.stop()
-
-
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1100, "height": 800})
-    pg = context.new_page()
-    external: list[str] = []
-    pg.on("request", lambda r: external.append(r.url) if not r.url.startswith(("http://127.0.0.1", "data:")) else None)
-    yield pg
-    context.close()
-    assert not external, f"the portal loaded something from another site: {external}"
-
-
-def login(page: Any, portal: PortalUnderTest, user: str) -> None:
-    page.goto(f"{portal.url}/login")
-    page.get_by_label("User name").fill(user)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(re.compile(r".*/(calls|live)$"))
 
 
 def test_login_find_a_call_by_number_and_play_its_recording(page: Any, portal: PortalUnderTest) -> None:
