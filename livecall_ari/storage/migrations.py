@@ -36,13 +36,14 @@ def _capabilities() -> list[ModuleType]:
     from livecall_ari.alarms import models as alarms
     from livecall_ari.charges import models as charges
     from livecall_ari.gate import models as gate
+    from livecall_ari.objects import models as objects
     from livecall_ari.portal import models as portal
     from livecall_ari.protection import models as protection
     from livecall_ari.recording import models as recording
     from livecall_ari.screening import models as screening
     from livecall_ari.supervision import models as supervision
 
-    return [gate, screening, charges, recording, supervision, protection, portal, alarms]
+    return [gate, screening, charges, recording, objects, supervision, protection, portal, alarms]
 
 
 def all_models() -> list[type[peewee.Model]]:
