@@ -8,6 +8,7 @@ same invoice. Standard PDF fonts only (Helvetica): nothing is read from the mach
 from __future__ import annotations
 
 import io
+from fractions import Fraction
 from xml.sax.saxutils import escape
 from typing import Any
 
@@ -19,13 +20,12 @@ from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, Tabl
 
 from livecall_ari.charges.invoice import CREDIT_NOTE
 from livecall_ari.charges.statement import pounds
+from livecall_ari.portal.formats import london_date
 
 
 def _money(pence: Any) -> str:
-    """Whole pence as pounds; a line's exact pence (a decimal string) as pence."""
-    if isinstance(pence, int):
-        return pounds(pence)
-    return f"{pence}p"
+    """Pence (whole, or a line's exact amount as decimal text) as pounds to the penny."""
+    return pounds(pence if isinstance(pence, int) else Fraction(str(pence)))
 
 
 def _p(text: str, style: Any) -> Paragraph:
@@ -52,18 +52,18 @@ def render_pdf(document: dict[str, Any]) -> bytes:
         ),
         Spacer(1, 4 * mm),
         _p(f"{'Credit note' if credit else 'Invoice'} number: {document['reference']} (number {document['number']})\n"
-           f"Invoice date: {document['issued_on']}\nTax point: {document['tax_point']}\n"
-           f"Supply: telephone calls and plan fees, {document['from']} to {document['to']} ({document['plan']} plan)", body),
+           f"Invoice date: {london_date(document['issued_on'])}\nTax point: {london_date(document['tax_point'])}\n"
+           f"Supply: telephone calls and plan fees, {london_date(document['from'])} to {london_date(document['to'])} ({document['plan']} plan)", body),
     ]  # fmt: skip
     if credit:
         ref = document["credits"]
-        story.append(_p(f"Credits invoice {ref['reference']} of {ref['issued_on']}. Reason: {document['reason']}", body))
+        story.append(_p(f"Credits invoice {ref['reference']} of {london_date(ref['issued_on'])}. Reason: {document['reason']}", body))
     story.append(Spacer(1, 4 * mm))
     rows: list[list[Any]] = [["Date", "Description", "Seconds", "p/min", "VAT %", "Net"]]
     for fee in document["fees"]:
-        rows.append([fee["date"], _p(fee["description"], small), "", "", fee["vat_percent"], _money(fee["pence"])])
+        rows.append([london_date(fee["date"]), _p(fee["description"], small), "", "", fee["vat_percent"], _money(fee["pence"])])
     for line in document["lines"]:
-        rows.append([f"{line['date']} {line['time']}", _p(line["description"], small), str(line["billed_seconds"]),
+        rows.append([f"{london_date(line['date'])} {line['time']}", _p(line["description"], small), str(line["billed_seconds"]),
                      line["pence_per_minute"], line["vat_percent"], _money(line["pence"])])
     if len(rows) == 1:
         rows.append(["", "No charges this month.", "", "", "", ""])

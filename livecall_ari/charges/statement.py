@@ -16,6 +16,7 @@ from typing import Any
 import jinja2
 
 from livecall_ari.charges.rating import Statement
+from livecall_ari.portal.formats import london_date, money
 
 
 def exact(amount: Fraction) -> str:
@@ -34,9 +35,9 @@ def _json_pence(amount: Fraction) -> int | str:
     return amount.numerator if amount.denominator == 1 else decimal_pence(amount)
 
 
-def pounds(pence: int) -> str:
-    sign = "-" if pence < 0 else ""
-    return f"{sign}£{abs(pence) // 100:,}.{abs(pence) % 100:02d}"
+def pounds(pence: int | Fraction) -> str:
+    """Pence as people read money, "£1,234.56" (portal/formats.py: one rule for every page)."""
+    return money(pence)
 
 
 def to_data(statement: Statement) -> dict[str, Any]:
@@ -124,12 +125,12 @@ td.n, th.n { text-align: right; }
 <body>
 <h1>Statement</h1>
 <p>Account <strong>{{ s.account }}</strong>, {{ s.plan }} plan ({{ s.tariff }}),
-{{ s.first_day.strftime("%-d %B %Y") }} to {{ s.last_day.strftime("%-d %B %Y") }}.</p>
+{{ day(s.first_day) }} to {{ day(s.last_day) }}. Amounts in pounds; each call's to the penny, the totals from the exact amounts.</p>
 <h2>Calls</h2>
 <table>
-<tr><th>Date</th><th>Time</th><th>Number</th><th>Class</th><th class="n">Seconds</th><th class="n">Billed</th><th class="n">In bundle</th><th class="n">p/min</th><th class="n">Pence</th></tr>
+<tr><th>Date</th><th>Time</th><th>Number</th><th>Class</th><th class="n">Seconds</th><th class="n">Billed</th><th class="n">In bundle</th><th class="n">Rate per minute</th><th class="n">Cost</th></tr>
 {% for l in s.lines %}
-<tr><td>{{ l.day }}</td><td>{{ l.start.strftime("%H:%M:%S") }}</td><td>{{ l.number }}</td><td>{{ l.number_class }}{% if l.country and l.number_class == "international" %} ({{ l.country }}){% endif %}</td><td class="n">{{ l.billsec }}</td><td class="n">{{ l.billed_seconds }}</td><td class="n">{{ l.bundle_seconds }}</td><td class="n">{{ dec(l.pence_per_minute) }}</td><td class="n">{{ dec(l.pence) }}{% if l.trial %} (trial){% endif %}</td></tr>
+<tr><td>{{ day(l.day) }}</td><td>{{ l.start.strftime("%H:%M:%S") }}</td><td>{{ l.number }}</td><td>{{ l.number_class }}{% if l.country and l.number_class == "international" %} ({{ l.country }}){% endif %}</td><td class="n">{{ l.billsec }}</td><td class="n">{{ l.billed_seconds }}</td><td class="n">{{ l.bundle_seconds }}</td><td class="n">{{ dec(l.pence_per_minute) }}p</td><td class="n">{{ money(l.pence) }}{% if l.trial %} (trial){% endif %}</td></tr>
 {% else %}
 <tr><td colspan="9">No billed calls.</td></tr>
 {% endfor %}
@@ -137,18 +138,18 @@ td.n, th.n { text-align: right; }
 <h2>Fees</h2>
 <table>
 {% for f in s.fees %}
-<tr><td>{{ f.day }}</td><td>{{ f.description }}</td><td class="n">{{ f.pence }}</td></tr>
+<tr><td>{{ day(f.day) }}</td><td>{{ f.description }}</td><td class="n">{{ money(f.pence) }}</td></tr>
 {% else %}
 <tr><td>No fees.</td></tr>
 {% endfor %}
 </table>
 <h2>Total</h2>
 <table>
-<tr><td>Calls ({{ s.calls }}, exact)</td><td class="n">{{ dec(s.calls_pence) }}p</td></tr>
-<tr><td>Fees</td><td class="n">{{ s.fees_pence }}p</td></tr>
+<tr><td>Calls ({{ s.calls }})</td><td class="n">{{ money(s.calls_pence) }}</td></tr>
+<tr><td>Fees</td><td class="n">{{ money(s.fees_pence) }}</td></tr>
 <tr><td>Net (rounded half up)</td><td class="n">{{ money(s.net_pence) }}</td></tr>
 {% for part in s.vat_parts %}
-<tr><td>VAT {{ dec(part.percent) }}% on {{ dec(part.net_pence) }}p</td><td></td></tr>
+<tr><td>VAT {{ dec(part.percent) }}% on {{ money(part.net_pence) }}</td><td></td></tr>
 {% endfor %}
 <tr><td>VAT</td><td class="n">{{ money(s.vat_pence) }}</td></tr>
 <tr><th>Total</th><th class="n">{{ money(s.total_pence) }}</th></tr>
@@ -161,4 +162,4 @@ td.n, th.n { text-align: right; }
 
 def to_html(statement: Statement) -> str:
     """A printable statement (the web portal shows the same data)."""
-    return _HTML.render(s=statement, dec=decimal_pence, money=pounds)
+    return _HTML.render(s=statement, dec=decimal_pence, money=money, day=london_date)

@@ -21,23 +21,12 @@ from starlette.routing import BaseRoute, Route
 from livecall_ari.gate.core import PURPOSES
 from livecall_ari.gate.models import GateDecision
 from livecall_ari.portal.core import agent_filter, may_see_call, row_key
+from livecall_ari.portal.formats import money, reason_text
 from livecall_ari.portal.web import Ctx, Portal
 from livecall_ari.protection.registry import pk, row_id
 
 PAGE = 50
 LONDON = ZoneInfo("Europe/London")
-REASON_TEXT = {
-    "invalid_number": "the number is not a valid UK or international number",
-    "objection": "the person objected to our marketing calls (own objection list or erasure)",
-    "tps": "registered with the Telephone Preference Service",
-    "ctps": "registered with the Corporate TPS",
-    "consent_required": "claims calls need the person's consent",
-    "stale_list": "the TPS/CTPS data is too old to rely on",
-    "outside_hours": "outside the permitted calling hours",
-    "bank_holiday": "a bank holiday",
-    "caller_id": "no valid caller ID to present (PECR reg. 21(A1))",
-    "blocked": "on the static block list",
-}
 
 
 @dataclass(frozen=True)
@@ -133,7 +122,7 @@ def call_details(portal: Portal, call_id: str) -> dict[str, Any] | None:
     basis, basis_source = call_basis(portal.settings, call_id, purpose)
     return {
         "call_id": call_id, "agent": agent, "purpose": purpose,
-        "decisions": [{"row": d, "reasons": [(r, REASON_TEXT.get(r, r)) for r in str(d.reasons).split(",") if r],
+        "decisions": [{"row": d, "reasons": [(r, reason_text(r)) for r in str(d.reasons).split(",") if r],
                        "evidence": json.loads(str(d.evidence) or "{}")} for d in decisions],
         "recordings": recordings,
         "pauses": list(RecordingPause.select().where(RecordingPause.recording.in_([row_id(r) for r in recordings]))) if recordings else [],
@@ -151,22 +140,20 @@ def call_charges(portal: Portal, call_id: str) -> list[dict[str, Any]]:
     bundle counts the calls before it), as the invoice will."""
     from livecall_ari.charges import billing
     from livecall_ari.charges.models import CdrRow
-    from livecall_ari.charges.statement import decimal_pence
-
     rows = list(CdrRow.select().where((CdrRow.call_id == call_id) | (CdrRow.uniqueid == call_id)))
     out = []
     for row in rows:
         day = dt.datetime.fromtimestamp(int(row.start_utc), LONDON).date()
-        pence = ""
+        cost = ""
         try:
             statement = billing.statement(portal.app, str(row.account), day.replace(day=1), day)
             for line in statement.lines:
                 if line.uniqueid == row.uniqueid and int(line.start.timestamp()) == int(row.start_utc):
-                    pence = decimal_pence(line.pence) + (" (trial)" if line.trial else "")
+                    cost = money(line.pence) + (" (trial)" if line.trial else "")
         except Exception as exc:  # a tariff problem shows on the page, not as an error page
-            pence = f"not rated: {exc}"
+            cost = f"not rated: {exc}"
         out.append({"account": row.account, "number": row.number, "class": row.number_class, "billsec": row.billsec,
-                    "duration": row.duration, "pence": pence})
+                    "duration": row.duration, "cost": cost or "-"})
     return out
 
 
@@ -181,7 +168,7 @@ def routes(portal: Portal) -> list[BaseRoute]:
         rows, next_before = search(filters, agent_filter(ctx.viewer), before, organisation=portal.settings.organisation.id)
         params = {k: v for k, v in request.query_params.items() if k != "before"}
         return portal.render(request, "calls.html", ctx, title="Calls", rows=rows, problems=problems, params=params,
-                             next_before=next_before, purposes=PURPOSES, reason_text=REASON_TEXT,
+                             next_before=next_before, purposes=PURPOSES,
                              agent_locked=agent_filter(ctx.viewer) is not None)
 
     async def detail(request: Request, ctx: Ctx) -> Response:

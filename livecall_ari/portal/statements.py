@@ -75,7 +75,7 @@ def routes(portal: Portal) -> list[BaseRoute]:
     from livecall_ari.charges import billing, services
     from livecall_ari.charges.invoice import CREDIT_NOTE, INVOICE
     from livecall_ari.charges.invoice_pdf import render_pdf
-    from livecall_ari.charges.statement import pounds, to_csv, to_html
+    from livecall_ari.charges.statement import to_csv, to_html
 
     def statement_for(request: Request) -> tuple[Any, dict[str, Any]]:
         today = portal.clock().astimezone(ZoneInfo("Europe/London")).date()
@@ -102,7 +102,7 @@ def routes(portal: Portal) -> list[BaseRoute]:
         bars = chart(daily_totals(statement.lines, values["first"], values["last"])) if statement else []
         query = f"account={values['account']}&from={values['first']}&to={values['last']}&plan={values['plan']}"
         return portal.render(request, "charges.html", ctx, title="Charges", statement=statement, bars=bars,
-                             pounds=pounds, query=query, **values)
+                             query=query, **values)
 
     async def csv_file(request: Request, ctx: Ctx) -> Response:
         statement, values = statement_for(request)

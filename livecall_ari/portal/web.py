@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from livecall_ari.app import App
+from livecall_ari.portal import formats
 from livecall_ari.portal.auth import Accounts, csrf_matches
 from livecall_ari.portal.core import PERMISSIONS, Viewer, can, same_origin
 
@@ -58,7 +59,10 @@ def templates() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True,
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["hms"] = _hms
-    env.filters["when"] = _when
+    env.filters["when"] = formats.london_datetime
+    env.filters["day"] = formats.london_date
+    env.filters["money"] = formats.money
+    env.filters["reason"] = formats.reason_text
     env.filters["tojson_attr"] = lambda v: json.dumps(v)
     env.globals["quote"] = quote
     return env
@@ -69,23 +73,6 @@ def _hms(ms: int | None) -> str:
         return "-"
     seconds = int(ms) // 1000
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else f"{seconds // 60}:{seconds % 60:02d}"
-
-
-def _when(value: Any) -> str:
-    """A stored time as London local time, minutes (or the text as is)."""
-    from zoneinfo import ZoneInfo
-
-    if value is None or value == "":
-        return "-"
-    at = value if isinstance(value, dt.datetime) else None
-    if at is None:
-        try:
-            at = dt.datetime.fromisoformat(str(value))
-        except ValueError:
-            return str(value)
-    if at.tzinfo is None:
-        at = at.replace(tzinfo=dt.timezone.utc)
-    return at.astimezone(ZoneInfo("Europe/London")).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def is_https(request: Request) -> bool:
