@@ -165,6 +165,22 @@ class RecordingSettings:
     reconcile_after: int = 300
     # Below this much free space on the recordings disk, serve logs an alarm and doctor warns.
     min_free_mb: int = 1024
+    # Which inbound calls ([livecall-inbound]) MixMonitor records: "all" or "none". Callers hear
+    # inbound_notice_prompt first either way (UK GDPR art. 13: information at collection).
+    inbound_policy: str = "all"
+    inbound_notice_prompt: str = "livecall/inbound-notice"
+
+
+@dataclass
+class InboundSettings:
+    # Where an inbound call goes after [livecall-inbound]'s notice: the admin's own context and
+    # extension (empty extension: the DID the call arrived on). Empty context: no inbound context
+    # is generated.
+    destination_context: str = ""
+    destination_extension: str = ""
+    # The admin's context their trunk's calls arrive in: `livecall asterisk install` adds
+    # `include => livecall-inbound` at its end. Empty: route DIDs there yourself.
+    trunk_context: str = ""
 
 
 @dataclass
@@ -257,7 +273,7 @@ class ProtectionSettings:
     # Lawful basis of calls and recordings per purpose, "purpose=basis"; others get the default.
     lawful_bases: list[str] = field(default_factory=lambda: [
         "marketing=legitimate_interests", "claims=consent", "service=contract", "internal=legitimate_interests",
-        "training=legitimate_interests",
+        "training=legitimate_interests", "inbound=legitimate_interests",
     ])
     default_lawful_basis: str = "legitimate_interests"
     # Retention rules "KIND/PURPOSE[/BASIS]=DAYS" (KIND: recordings or calls; PURPOSE a purpose,
@@ -298,6 +314,7 @@ class Settings:
     sandbox: SandboxSettings = field(default_factory=SandboxSettings)
     web: WebSettings = field(default_factory=WebSettings)
     recording: RecordingSettings = field(default_factory=RecordingSettings)
+    inbound: InboundSettings = field(default_factory=InboundSettings)
     screening: ScreeningSettings = field(default_factory=ScreeningSettings)
     charges: ChargesSettings = field(default_factory=ChargesSettings)
     invoicing: InvoicingSettings = field(default_factory=InvoicingSettings)
@@ -332,7 +349,7 @@ class ConfigError(Exception):
 
 
 _SECTIONS = ("web", "recording", "organisation", "database", "ari", "ami", "fastagi", "gate", "asterisk", "sandbox", "screening", "charges", "invoicing",
-             "supervision", "protection")
+             "supervision", "protection", "inbound")
 
 
 def _coerce(value: Any, typ: Any, where: str) -> Any:

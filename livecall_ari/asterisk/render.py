@@ -93,7 +93,8 @@ def agi_url(settings: Settings, script: str) -> str:
 
 
 def template_context(settings: Settings, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    policy = RecordingPolicy(settings.recording.policy, settings.recording.notice, settings.recording.on_decline)
+    policy = RecordingPolicy(settings.recording.policy, settings.recording.notice, settings.recording.on_decline,
+                             settings.recording.inbound_policy)
     rec_dir = settings.recordings_dir().rstrip("/")
     context: dict[str, Any] = {
         "settings": settings,
@@ -106,6 +107,7 @@ def template_context(settings: Settings, extra: Mapping[str, Any] | None = None)
         # Each leg beside the mixed file: -in what the called party said, -out what they heard.
         "per_leg_options": "r(${LIVECALL_STEM}-in.wav)t(${LIVECALL_STEM}-out.wav)" if settings.recording.per_leg else "",
         "roleplay_pattern": settings.recording.roleplay_prefix,
+        "records_inbound": policy.records_inbound(),
     }
     context.update(extra or {})
     return context

@@ -14,6 +14,7 @@ from typing import Any, Awaitable, Callable
 
 from livecall_ari.ami.client import AmiError
 from livecall_ari.fastagi.server import AgiRequest, AgiSession, Handler
+from livecall_ari.recording.inbound import InboundCalls
 from livecall_ari.recording.services import RecordingService
 
 
@@ -34,6 +35,8 @@ class RecordingAgi:
     objection_key: str
     # Mutes or unmutes the MixMonitor on a channel (AMI MixMonitorMute); raises if it cannot.
     mute: Mute
+    # Inbound calls' books ([livecall-inbound]); None: its entries only log.
+    inbound: InboundCalls | None = None
     _finishing: set["asyncio.Future[Any]"] = field(default_factory=set)
 
     async def start(self, request: AgiRequest, session: AgiSession) -> None:
@@ -61,8 +64,26 @@ class RecordingAgi:
         self.service.paused(call_id, action, by)
         await session.set_variable("LIVECALL_PAUSE_OK", "yes")
 
+    async def inbound_start(self, request: AgiRequest, session: AgiSession) -> None:
+        call_id, caller, did, file = _args(request, 4)
+        if self.inbound is None:
+            log.error("inbound call %s: no inbound books in this service", call_id)
+            return
+        path = None
+        if file:
+            path = self.service.folder.locate(file, f"book the recording of inbound call {call_id}")
+        number = self.inbound.started(call_id, caller, did, path)
+        await session.set_variable("LIVECALL_CALLER_E164", number)
+
+    async def inbound_notice(self, request: AgiRequest, session: AgiSession) -> None:
+        # The inbound notice only informs: no key means anything, whatever notice_mode says.
+        call_id, number, prompt, started, status = _args(request, 5)
+        self.service.notice(call_id, number, prompt, started, status, "", "", "")
+
     async def end(self, request: AgiRequest, session: AgiSession) -> None:
-        [call_id] = _args(request, 1)
+        call_id, answered_by = _args(request, 2)
+        if answered_by and self.inbound is not None:
+            self.inbound.answered_by(call_id, answered_by)
         # This runs in the channel's hangup handler, and MixMonitor closes the file only once
         # the channel is gone: answer at once and finish the books in the background.
         # The hangup is now: under load the worker thread may take the job seconds later.
@@ -79,4 +100,6 @@ class RecordingAgi:
             "recording-notice": self.notice,
             "recording-pause": self.pause,
             "recording-end": self.end,
+            "inbound-start": self.inbound_start,
+            "inbound-notice": self.inbound_notice,
         }

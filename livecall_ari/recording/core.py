@@ -18,6 +18,9 @@ DECLINE_ACTIONS = ("unrecorded", "end")
 
 # The purpose a role-play call is recorded under, and the tag it carries.
 TRAINING = "training"
+# The purpose (and direction) of a call that rang the organisation: [livecall-inbound].
+INBOUND = "inbound"
+INBOUND_POLICIES = ("all", "none")
 
 class PolicyError(ValueError):
     pass
@@ -28,8 +31,11 @@ class RecordingPolicy:
     record: str = "all"
     notice: str = "all"
     on_decline: str = "unrecorded"
+    inbound: str = "all"
 
     def __post_init__(self) -> None:
+        if self.inbound not in INBOUND_POLICIES:
+            raise PolicyError(f"[recording] inbound_policy: {self.inbound!r} is not one of {', '.join(INBOUND_POLICIES)}")
         if self.record not in RECORD_POLICIES:
             raise PolicyError(f"[recording] policy: {self.record!r} is not one of {', '.join(RECORD_POLICIES)}")
         if self.notice not in NOTICE_POLICIES:
@@ -46,6 +52,20 @@ class RecordingPolicy:
         if purpose == TRAINING:
             return False  # delegates know: it is a training exercise
         return self.notice == "all" or self.notice == purpose
+
+    def records_inbound(self) -> bool:
+        """Whether calls into [livecall-inbound] are recorded (the caller hears the notice anyway)."""
+        return self.inbound == "all"
+
+
+def answering_endpoint(channel: str) -> str:
+    """The endpoint of the channel that answered an inbound call (Dial's ``DIALEDPEERNAME``,
+    ``PJSIP/2001-0000002a``): ``2001``, or "" when it is not a PJSIP channel."""
+    tech, _, rest = channel.partition("/")
+    if tech != "PJSIP" or "-" not in rest:
+        return ""
+    endpoint = rest.rsplit("-", 1)[0]
+    return endpoint if endpoint and all(ch.isalnum() or ch in "-_." for ch in endpoint) else ""
 
 
 def relative_path(call_id: str, at: dt.datetime) -> str:

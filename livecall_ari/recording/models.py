@@ -28,6 +28,7 @@ class Recording(peewee.Model):
     lawful_basis = peewee.CharField(default="legitimate_interests")  # one of LAWFUL_BASES
     lawful_basis_reason = peewee.TextField(default="")
     retention_until = peewee.DateField(null=True, index=True)
+    direction = peewee.CharField(default="outbound")  # outbound (agents' calls, role-play) or inbound
 
     class Meta:
         table_name = "recordings"
@@ -60,4 +61,13 @@ class RecordingPause(peewee.Model):
 
 
 MODELS: list[type[peewee.Model]] = [Recording, NoticeEvent, RecordingPause]
-MIGRATIONS = [Migration("recording-0001", create_tables(Recording, NoticeEvent, RecordingPause))]
+def _add_direction(db: peewee.Database) -> None:
+    # A database made before inbound calls: every recording in it is of an outbound call.
+    if "direction" not in {c.name for c in db.get_columns("recordings")}:
+        db.execute_sql("ALTER TABLE recordings ADD COLUMN direction VARCHAR(255) NOT NULL DEFAULT 'outbound'")  # type: ignore[no-untyped-call]
+
+
+MIGRATIONS = [
+    Migration("recording-0001", create_tables(Recording, NoticeEvent, RecordingPause)),
+    Migration("recording-0002-direction", _add_direction),
+]

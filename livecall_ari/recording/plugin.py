@@ -11,6 +11,7 @@ from pathlib import Path
 from livecall_ari.ami.client import AmiError, send_action
 from livecall_ari.app import App
 from livecall_ari.recording.agi import RecordingAgi
+from livecall_ari.recording.inbound import InboundCalls
 from livecall_ari.recording.services import RecordingService
 
 log = logging.getLogger("livecall.recording")
@@ -73,7 +74,22 @@ def build_agi(app: App, service: RecordingService) -> RecordingAgi:
         if response.get("Response") != "Success":
             raise AmiError(f"MixMonitorMute on {channel}: {response.get('Message', '?')}")
 
-    return RecordingAgi(service, r.decline_key, r.objection_key, mute)
+    agi = RecordingAgi(service, r.decline_key, r.objection_key, mute)
+    agi.inbound = build_inbound(app, service)
+    return agi
+
+
+def build_inbound(app: App, service: RecordingService) -> InboundCalls:
+    """Inbound calls' books, with the caller's number parsed as the gate parses a dialled one."""
+    from livecall_ari.screening.numbers import NumberParser
+
+    parser = NumberParser()
+
+    def e164(caller: str) -> str | None:
+        parsed = parser.parse(caller)
+        return None if parsed is None else parsed.e164
+
+    return InboundCalls(service, app.settings.organisation.id, e164)
 
 
 async def reconcile_loop(service: RecordingService, stop: asyncio.Event, every: float | None = None) -> None:

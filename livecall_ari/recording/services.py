@@ -58,7 +58,8 @@ class RecordingService:
 
     # -- events from the dialplan ---------------------------------------------------------
 
-    def started(self, call_id: str, number: str, agent: str, purpose: str, file: RecordingPath) -> Recording:
+    def started(self, call_id: str, number: str, agent: str, purpose: str, file: RecordingPath,
+                direction: str = "outbound") -> Recording:
         existing = Recording.get_or_none(Recording.call_id == call_id)
         if existing is not None:
             return existing
@@ -66,6 +67,7 @@ class RecordingService:
         return Recording.create(
             call_id=call_id, organisation=self.organisation, agent=agent, number=number, purpose=purpose,
             tags=tags, file=file.asterisk, state="recording", started_at=to_db(self.clock()), lawful_basis=self.basis_for(purpose),
+            direction=direction,
         )
 
     def notice(self, call_id: str, number: str, prompt: str, started_epoch: str, status: str, key: str,

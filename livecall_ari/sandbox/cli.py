@@ -1,4 +1,4 @@
-"""``livecall sandbox up|down|status|restart|rx``: the real Asterisk to develop and test against."""
+"""``livecall sandbox up|down|status|restart|rx|ring``: the real Asterisk to develop and test against."""
 
 from __future__ import annotations
 
@@ -59,6 +59,18 @@ def rx(app: App, command: str, pstn: bool) -> None:
     """Run an Asterisk CLI command in the sandbox (like asterisk -rx)."""
     try:
         click.echo(_sandbox(app).rx(PSTN if pstn else PBX, command), nl=False)
+    except SandboxError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@sandbox.command()
+@click.argument("did")
+@click.option("--caller", default="02079460555", show_default=True, help="The number the call comes from.")
+@click.pass_obj
+def ring(app: App, did: str, caller: str) -> None:
+    """The simulated PSTN calls one of the PBX's DIDs (0113 496 XXXX rings desk phone XXXX)."""
+    try:
+        click.echo(_sandbox(app).ring(did, caller), nl=False)
     except SandboxError as exc:
         raise click.ClickException(str(exc)) from None
 

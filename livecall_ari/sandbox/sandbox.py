@@ -16,6 +16,7 @@ on first use and kept in the sandbox's state file beside the chroot.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import secrets
@@ -80,6 +81,8 @@ class Instance:
                 f"{self.log_dir}/cdr-csv", f"{self.log_dir}/cdr-custom"]
 
 
+# The sandbox's DIDs are 0113 496 and a desk phone's extension; this context rings the phone.
+SANDBOX_RECEPTION = "sandbox-reception"
 PBX = Instance("pbx")
 PSTN = Instance("pstn")
 PHONES = (
@@ -175,9 +178,14 @@ class Sandbox:
 
     def render(self) -> dict[str, list[RenderedFile]]:
         """Every file of each instance: the sandbox's base files, plus LiveCall's own for the PBX."""
-        pbx = render_dir("sandbox", "pbx", self.settings, self._context(PBX))
-        pbx += render_all(self.settings, extra=self._context(PBX))
-        pstn = render_dir("sandbox", "pstn", self.settings, self._context(PSTN))
+        settings = self.settings
+        if not settings.inbound.destination_context:
+            # The sandbox's DIDs ring its desk phones ([sandbox-reception]) unless told otherwise.
+            settings = dataclasses.replace(settings, inbound=dataclasses.replace(
+                settings.inbound, destination_context=SANDBOX_RECEPTION))
+        pbx = render_dir("sandbox", "pbx", settings, self._context(PBX))
+        pbx += render_all(settings, extra=self._context(PBX))
+        pstn = render_dir("sandbox", "pstn", settings, self._context(PSTN))
         return {"pbx": pbx, "pstn": pstn}
 
     def _write_config(self) -> set[str]:
@@ -322,6 +330,13 @@ class Sandbox:
                 time.sleep(0.1)
             if self._pid(instance):
                 os.kill(pid, signal.SIGKILL)
+
+    def ring(self, did: str, caller: str) -> str:
+        """The simulated PSTN rings ``did`` on the PBX from ``caller`` (both digits only): an
+        inbound call, whose caller keeps talking and records what it hears until hung up."""
+        if not (did.isdigit() and caller.isdigit()):
+            raise SandboxError(f"a DID and a caller's number are digits only (got {did!r}, {caller!r})")
+        return self.rx(PSTN, f"channel originate Local/{caller}-{did}@pstn-call-did/n extension {did}@pstn-caller")
 
     def _uptime(self, instance: Instance) -> float | None:
         try:
