@@ -3,7 +3,8 @@ Whisper and Barge buttons that ring the supervisor's own phone through the super
 (the same path as ``POST /api/supervision/sessions``, so the same checks and audit).
 
 Calls come from ARI's ``GET /channels`` (core.live_calls keeps agents' PJSIP channels) joined
-with the gate's decision for the channel, by call id.
+with the gate's decision for the channel, by call id; an inbound call's answering phone shows
+with the call log's row of the caller's channel (decision and purpose ``inbound``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from starlette.routing import BaseRoute, Route
 from livecall_ari.gate.models import GateDecision
 from livecall_ari.portal.core import LiveCall, live_calls
 from livecall_ari.portal.web import Ctx, Portal, field_text, secure
+from livecall_ari.recording.core import INBOUND
 
 log = logging.getLogger("livecall.portal")
 MODES = ("listen", "whisper", "barge")
@@ -45,9 +47,24 @@ async def current_calls(portal: Portal) -> tuple[list[LiveCall], str]:
     ids = [c.channel_id for c in calls]
     if ids:
         decided = {str(d.call_id): d for d in GateDecision.select().where(GateDecision.call_id.in_(ids))}
+        # An agent's outbound call is known by its own channel; an inbound call by the caller's
+        # channel, which the answering phone's channel is linked to (ARI's channel JSON has no
+        # linkedid: ask for it, only for the channels not known by their own id).
+        linked = {c.channel_id: await _linkedid(ari, c.channel_id) for c in calls if c.channel_id not in decided}
+        inbound = {str(d.call_id): d for d in GateDecision.select().where(
+            GateDecision.call_id.in_([i for i in linked.values() if i]) & (GateDecision.decision == INBOUND))} if linked else {}
         calls = [dataclasses.replace(c, decision=str(d.decision), purpose=str(d.purpose), reasons=str(d.reasons))
-                 if (d := decided.get(c.channel_id)) is not None else c for c in calls]
+                 if (d := decided.get(c.channel_id) or inbound.get(linked.get(c.channel_id, ""))) is not None else c
+                 for c in calls]
     return calls, ""
+
+
+async def _linkedid(ari: Any, channel_id: str) -> str:
+    try:
+        answer = await ari.call("get_variable", {"channelId": channel_id}, {"variable": "CHANNEL(linkedid)"})
+    except Exception:
+        return ""  # the channel hung up meanwhile
+    return str(answer.get("value", "")) if isinstance(answer, dict) else ""
 
 
 def board_json(calls: list[LiveCall], problem: str) -> dict[str, Any]:

@@ -167,3 +167,35 @@ def test_an_inbound_call_is_in_the_portal_in_a_subject_access_export_and_gone_af
     assert service.rows("SELECT * FROM recordings WHERE number = ?", (e164(caller),)) == []
     assert service.rows("SELECT * FROM gate_decisions WHERE number = ?", (e164(caller),)) == []
     assert json.dumps(service.rows("SELECT * FROM recording_notices WHERE call_id = ?", (call_id,))).count(e164(caller)) == 0
+
+
+def test_an_inbound_call_is_on_the_live_board_and_a_supervisor_can_listen_to_it(sandbox: SandboxInfo, make_service: Any) -> None:
+    from livecall_ari.config import load
+    from livecall_ari.sandbox.sipp import AGENT_HZ
+    from tests.integration.supervision_harness import start_party, wait_until_heard
+
+    service: Service = make_service(LIVECALL_SUPERVISION_SUPERVISORS="2001")
+    web = load().web
+    url = f"http://{web.host}:{web.port}"
+    _add_user(service.env, "lead", "supervisor", "2001")
+    until(lambda: _answers(url), timeout=15, what="the portal")
+    caller = caller_number()
+    # The agent's phone sends a tone (sipp.AGENT_HZ) and stays on the call long enough to listen.
+    phone = answering_phone(sandbox, AGENT, timeout=60, hang_up_after_ms=25_000)
+    livecall("sandbox", "ring", DID, "--caller", caller)
+    with closing(_portal(url, "lead")) as lead:
+        def on_board() -> bool:
+            page = lead.get("/live").text
+            return bool(re.search(rf">{AGENT}<.*?{caller}.*?>inbound<", page, re.S))
+
+        until(on_board, timeout=30, what="the inbound call on the live board with its direction")
+    supervisor = start_party("supervisor", "supervision_party.xml", pbx=sandbox.data["sip"], hz=1000, user="2001",
+                             password=sandbox.password("2001"), service="*222" + AGENT)
+    try:
+        wait_until_heard(supervisor, AGENT_HZ, seconds=2, timeout=30, what="the supervisor to hear the agent")
+    finally:
+        supervisor.cleanup()
+    assert phone.wait(timeout=40).returncode == 0
+    [session] = service.rows("SELECT * FROM supervision_sessions")
+    assert (session["supervisor"], session["agent"], session["mode"]) == ("2001", AGENT, "listen")
+    assert session["started_at"] is not None
