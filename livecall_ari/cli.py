@@ -51,9 +51,24 @@ def init(app: App, force: bool) -> None:
         settings.fastagi.secret = config.generate_secret()
         from livecall_ari.storage.private import private_dir
 
+        new_install = not settings.path.exists()
+        if new_install:
+            # A new install keeps its recordings compact and encrypted at rest; an existing
+            # settings file (--force) keeps what it says.
+            settings.protection.encrypt_recordings = True
+            settings.recording.format = "opus"
         private_dir(settings.path.parent)
         _write_private(settings.path, config.dump(settings))
         click.echo(f"{settings.path}: written, with a new ARI password")
+        if new_install:
+            from livecall_ari.protection.crypto import KeyFileError, recording_key_path, recording_keys
+
+            try:
+                recording_keys(settings, create=True)
+            except KeyFileError as exc:
+                raise click.ClickException(str(exc)) from None
+            click.echo(f"recordings: Opus, encrypted at rest with the key in {recording_key_path(settings)} "
+                       "(back it up apart from the database)")
     settings.path.chmod(0o600)
     app.database()
     url = settings.database_url()

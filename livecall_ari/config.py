@@ -168,6 +168,13 @@ class RecordingSettings:
     # Which inbound calls ([livecall-inbound]) MixMonitor records: "all" or "none". Callers hear
     # inbound_notice_prompt first either way (UK GDPR art. 13: information at collection).
     inbound_policy: str = "all"
+    # What a finished recording is kept as: "wav" (as MixMonitor wrote it, 128 kbit/s) or "opus"
+    # (Opus in Ogg at opus_kbps, about a tenth of the size; needs opusenc from opus-tools). Its
+    # legs too; the WAVs are removed once the stored file is verified. `livecall init` writes
+    # "opus" for a new install; finish_workers threads encode (and seal) after the calls end.
+    format: str = "wav"
+    opus_kbps: int = 12
+    finish_workers: int = 2
     inbound_notice_prompt: str = "livecall/inbound-notice"
 
 

@@ -25,18 +25,20 @@ from livecall_ari.portal.core import (
 )
 from livecall_ari.portal.web import Ctx, Portal, client_address, secure
 from livecall_ari.protection.registry import pk, row_id
+from livecall_ari.recording.compact import content_type
 from livecall_ari.recording.paths import RecordingsFolder
 
 BLOCK = 64 * 1024
-LEGS = {"in": "-in.wav", "out": "-out.wav"}
+LEGS = {"in": "-in", "out": "-out"}
 
 
 def leg_path(mixed: str, leg: str) -> str:
-    """The mixed file, or one leg beside it (recording/services.py names them), as Asterisk sees it."""
+    """The mixed file, or one leg beside it (recording/services.py names them, in the mixed
+    file's format: ``-in.wav`` or ``-in.ogg``), as Asterisk sees it."""
     if leg not in LEGS:
         return mixed
     path = PurePosixPath(mixed)
-    return str(path.with_name(path.stem + LEGS[leg]))
+    return str(path.with_name(path.stem + LEGS[leg] + path.suffix))
 
 
 def plain_size(path: Path, keys: object) -> int:
@@ -119,9 +121,11 @@ def routes(portal: Portal) -> list[BaseRoute]:
         if wanted is not None:
             headers["Content-Range"] = wanted.content_range(size)
         if download:
-            headers["Content-Disposition"] = f'attachment; filename="recording-{row_id(row)}{"-" + leg if leg in LEGS else ""}.wav"'
+            headers["Content-Disposition"] = (f'attachment; filename="recording-{row_id(row)}'
+                                              f'{"-" + leg if leg in LEGS else ""}{path.suffix or ".wav"}"')
+        # The audio's own type (Opus in Ogg or WAV), whether or not it is sealed at rest.
         response = StreamingResponse(byte_stream(path, key_ring, wanted, size), status_code=206 if wanted else 200,
-                                     media_type="audio/wav", headers=headers)
+                                     media_type=content_type(path.name), headers=headers)
         return secure(response)
 
     async def audio(request: Request, ctx: Ctx) -> Response:

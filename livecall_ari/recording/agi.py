@@ -7,7 +7,6 @@ only reports, so a failure here never changes what happens to the call.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
@@ -88,9 +87,8 @@ class RecordingAgi:
         # the channel is gone: answer at once and finish the books in the background.
         # The hangup is now: under load the worker thread may take the job seconds later.
         hung_up = self.service.clock()
-        future = asyncio.get_running_loop().run_in_executor(
-            None, functools.partial(self.service.finish, call_id, hung_up=hung_up)
-        )
+        # In the service's own bounded pool: encoding a recording never holds up anything else.
+        future = asyncio.wrap_future(self.service.finish_later(call_id, hung_up))
         self._finishing.add(future)
         future.add_done_callback(self._finishing.discard)
 

@@ -73,6 +73,9 @@ def build_agi(app: App, service: RecordingService) -> RecordingAgi:
         })
         if response.get("Response") != "Success":
             raise AmiError(f"MixMonitorMute on {channel}: {response.get('Message', '?')}")
+    from livecall_ari.recording.compact import compactor_for
+
+    service.compactor, service.workers = compactor_for(settings), settings.recording.finish_workers
 
     agi = RecordingAgi(service, r.decline_key, r.objection_key, mute)
     agi.inbound = build_inbound(app, service)

@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Callable
 
 from livecall_ari.gate.models import GateDecision
-from livecall_ari.recording import core
+from livecall_ari.recording import compact, core
+from livecall_ari.recording.compact import CompactError, Compactor, StoredObject
 from livecall_ari.recording.files import disk_report, free_bytes
 from livecall_ari.recording.models import NoticeEvent, Recording, RecordingPause
 from livecall_ari.recording.paths import PathRefused, RecordingPath, RecordingsFolder
@@ -38,7 +41,10 @@ class RecordingService:
       to it (recording.paths) before a file is read, sealed or deleted;
     - ``record_objection(number, call_id, at)`` puts a number on the objection list;
     - ``basis_for(purpose)`` and ``keep_until(purpose, tags, basis, at)`` come from the data
-      protection policy; ``seal(path)`` encrypts a finished file when that is switched on.
+      protection policy; ``seal(path)`` encrypts a finished file when that is switched on;
+    - ``compactor`` makes the stored object (Opus in Ogg, sealed when encryption is on) of a
+      finished WAV, when ``[recording] format = "opus"`` (recording.compact); then ``seal`` is
+      not used. ``workers`` threads of the service's own finish recordings after their calls.
     """
 
     folder: RecordingsFolder
@@ -57,8 +63,13 @@ class RecordingService:
     _examined_before: float = field(default=0.0, init=False)
 
     # -- events from the dialplan ---------------------------------------------------------
+    compactor: Compactor | None = None
+    workers: int = 2
 
     def started(self, call_id: str, number: str, agent: str, purpose: str, file: RecordingPath,
+    _pool: ThreadPoolExecutor | None = field(default=None, init=False)
+    _waiting: int = field(default=0, init=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
                 direction: str = "outbound") -> Recording:
         existing = Recording.get_or_none(Recording.call_id == call_id)
         if existing is not None:
@@ -135,16 +146,22 @@ class RecordingService:
         elif data is None:
             row.state = "missing"
             log.error("recording of call %s: its file %s is missing", call_id, row.file)
+        stored: StoredObject | None = None
         else:
             duration_ms = core.wav_duration_ms(data)
             ran_ms = int((hung_up - (from_db(row.started_at) or hung_up)).total_seconds() * 1000) if at_hangup else None
             short = core.cut_short(duration_ms, ran_ms, free_bytes(confined.host))
-            if self.seal is not None:
-                for part in self.folder.files(confined):
-                    self.seal(part)
-                data = confined.host.read_bytes()
-                row.encrypted = True
-            facts = core.audio_facts(data)
+            stored = self._compact(confined, duration_ms)
+            if stored is not None:
+                row.file, row.encrypted = stored.asterisk, stored.encrypted
+                facts = core.AudioFacts(stored.size_bytes, duration_ms, stored.sha256)
+            else:
+                if self.seal is not None:
+                    for part in self.folder.files(confined):
+                        self.seal(part)
+                    data = confined.host.read_bytes()
+                    row.encrypted = True
+                facts = core.audio_facts(data)
             row.state, row.size_bytes, row.duration_ms, row.sha256 = "complete", facts.size_bytes, duration_ms, facts.sha256
             if short is not None:
                 row.state = "incomplete"
@@ -157,8 +174,80 @@ class RecordingService:
     # -- checks and catching up -----------------------------------------------------------
 
     def verify(self) -> list[tuple[Recording, str]]:
+        if stored is not None and confined is not None:
+            self._discard_wavs(confined)  # only now that the row names the stored object
         """Re-check every kept recording: ``ok``, ``missing`` or ``changed`` (checksum differs)."""
         results: list[tuple[Recording, str]] = []
+    def finish_later(self, call_id: str, hung_up: dt.datetime) -> "Future[Recording | None]":
+        """:meth:`finish` in one of the service's own ``workers`` threads: encoding and sealing
+        never share a thread with the call path, and at most ``workers`` recordings are finished
+        at once; the others wait their turn (:meth:`backlog`)."""
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max(1, self.workers), thread_name_prefix="recording-finish")
+            self._waiting += 1
+
+        def run() -> Recording | None:
+            try:
+                return self.finish(call_id, hung_up=hung_up)
+            finally:
+                with self._lock:
+                    self._waiting -= 1
+
+        return self._pool.submit(run)
+
+    def backlog(self) -> int:
+        """Recordings whose calls have ended and that are being, or waiting to be, finished."""
+        with self._lock:
+            return self._waiting
+
+    def _compact(self, mixed: RecordingPath, duration_ms: int) -> StoredObject | None:
+        """The stored object of the mixed file, its legs' WAVs compacted beside it; or None (an
+        ERROR logged, whatever was made removed) when any of them could not be: then every file
+        stays WAV, as recorded, and is sealed as before when encryption is on."""
+        if self.compactor is None:
+            return None
+        made: list[StoredObject] = []
+        try:
+            for part in self.folder.files(mixed):
+                if part.suffix != ".wav":
+                    continue
+                ms = duration_ms if part == mixed.host else core.wav_duration_ms(part.read_bytes())
+                asterisk = str(PurePosixPath(mixed.asterisk).with_name(part.name))
+                made.append(self.compactor.finalise(part, asterisk, ms))
+        except (CompactError, OSError) as exc:
+            log.error("recording %s is kept as WAV: %s", mixed.asterisk, exc)
+            for obj in made:
+                obj.path.unlink(missing_ok=True)
+            return None
+        wanted = compact.stored_name(mixed.asterisk, "opus")
+        return next((obj for obj in made if obj.asterisk == wanted), None)
+
+    def _discard_wavs(self, mixed: RecordingPath) -> None:
+        """Remove a compacted recording's WAVs: the legs first, the mixed file last (while it is
+        there, the catch-up knows the recording is not done with)."""
+        wavs = [p for p in self.folder.files(mixed) if p.suffix == ".wav"]
+        for part in sorted(wavs, key=lambda p: p == mixed.host):
+            part.unlink(missing_ok=True)
+
+    def _leftover(self, found: RecordingPath) -> bool:
+        """Whether ``found`` is the WAV of a recording already stored compacted (serve stopped
+        between booking the stored object and removing the WAV); if so, and the stored object is
+        intact, the WAVs are removed now."""
+        stored_as = compact.stored_name(found.asterisk, "opus")
+        if stored_as == found.asterisk:
+            return False
+        row = Recording.get_or_none(Recording.file == stored_as)
+        if row is None:
+            return False
+        stored = self.folder.locate(stored_as, f"check the stored recording of call {row.call_id}")
+        if stored is not None and stored.host.exists() and core.audio_facts(stored.host.read_bytes()).sha256 == row.sha256:
+            self._discard_wavs(found)
+        else:
+            log.error("recording of call %s: %s is kept: its stored object %s is missing or changed",
+                      row.call_id, found.asterisk, stored_as)
+        return True
+
         for row in Recording.select().where(Recording.state == "complete").order_by(Recording.started_at):
             confined = self.folder.locate(row.file or "", f"verify recording of call {row.call_id}")
             if confined is None or not confined.host.exists():
@@ -221,6 +310,9 @@ class RecordingService:
                     mtime = path.stat().st_mtime
                 except FileNotFoundError:
                     continue  # deleted since the scan (erasure, retention, a declined call)
+                if self._leftover(found):
+                    counts["leftovers"] = counts.get("leftovers", 0) + 1
+                    continue
                 # The file is named after the gate's call id: its decision says who and what.
                 decision = GateDecision.get_or_none(GateDecision.call_id == call_id)
                 if decision is not None:
