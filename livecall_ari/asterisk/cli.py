@@ -94,7 +94,8 @@ def install(app: App, dest: Path | None, contexts: tuple[str, ...], templates: P
 
     Writes the *_livecall.conf files owned like the files already in DEST (mode 0640), adds one
     #include line to each stock file that needs it and `include => livecall-outbound` (role-play,
-    supervision) to each --context, keeping a backup of every file it edits. Shows the diff first;
+    supervision) to each --context, and `include => livecall-inbound` to [inbound] trunk_context,
+    keeping a backup of every file it edits. Shows the diff first;
     running it again changes nothing.
     """
     from livecall_ari.asterisk import install as inst
@@ -105,7 +106,11 @@ def install(app: App, dest: Path | None, contexts: tuple[str, ...], templates: P
         raise click.ClickException(f"{dest} is not a folder: give Asterisk's configuration folder with --dest")
     try:
         files = render_all(app.settings, override_dir=templates)
-        changes = inst.plan(dest, files, list(contexts))
+        inbound = app.settings.inbound
+        if inbound.trunk_context and not inbound.destination_context:
+            raise inst.InstallError(f"[inbound] trunk_context is {inbound.trunk_context!r} but destination_context is empty: "
+                                    "say where inbound calls go after the notice, or leave trunk_context empty")
+        changes = inst.plan(dest, files, list(contexts), inbound.trunk_context)
         owner = inst.owner_in(dest)
     except (inst.InstallError, FileNotFoundError) as exc:
         raise click.ClickException(str(exc)) from None

@@ -23,6 +23,8 @@ from livecall_ari.asterisk.render import INCLUDED_FROM, RenderedFile
 
 # Added at the end of each context the admin names: outbound calls, role-play, supervision codes.
 CONTEXT_INCLUDES = ("livecall-outbound", "livecall-roleplay", "livecall-supervision")
+# Added at the end of the trunk's context ([inbound] trunk_context): the inbound notice and recording.
+INBOUND_INCLUDES = ("livecall-inbound",)
 MODE = 0o640
 
 
@@ -109,8 +111,9 @@ def add_context_includes(text: str, context: str, includes: tuple[str, ...] = CO
     return "".join(lines[: last + 1] + added + lines[last + 1 :])
 
 
-def plan(dest: Path, files: list[RenderedFile], contexts: list[str]) -> list[FileChange]:
-    """Every change install would make in ``dest``, as text; changes nothing on disk."""
+def plan(dest: Path, files: list[RenderedFile], contexts: list[str], inbound_context: str = "") -> list[FileChange]:
+    """Every change install would make in ``dest``, as text; changes nothing on disk.
+    ``inbound_context`` is the context the trunk's calls arrive in ([inbound] trunk_context)."""
     changes: list[FileChange] = []
     for f in files:
         if not f.name.endswith("_livecall.conf"):
@@ -136,6 +139,10 @@ def plan(dest: Path, files: list[RenderedFile], contexts: list[str]) -> list[Fil
             edits["extensions.conf"] = _read(dest / "extensions.conf")
         for context in contexts:
             edits["extensions.conf"] = add_context_includes(edits["extensions.conf"], context)
+    if inbound_context:
+        if "extensions.conf" not in edits:
+            edits["extensions.conf"] = _read(dest / "extensions.conf")
+        edits["extensions.conf"] = add_context_includes(edits["extensions.conf"], inbound_context, INBOUND_INCLUDES)
     for stock, text in sorted(edits.items()):
         old = _read(dest / stock)
         if text != old:
