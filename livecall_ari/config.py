@@ -43,7 +43,19 @@ class OrganisationSettings:
     # The number presented to called parties (E.164). PECR reg 21(A1) wants one that can be
     # called back; until it is set, screening blocks marketing calls for `caller_id`.
     caller_id: str = ""
+    # PECR reg 24: how a called party can reach the organisation (a freephone or other number,
+    # and a postal address). The privacy notice names them and the agent's contact_code plays
+    # them to the called party; `livecall doctor` warns while they are empty.
+    contact_number: str = ""
+    contact_address: str = ""
 
+    def named(self) -> bool:
+        """Whether the name is the organisation's own: not empty, not the shipped placeholder
+        (which no notice may announce)."""
+        return bool(self.name.strip()) and self.name.strip() != PLACEHOLDER_ORGANISATION
+
+
+PLACEHOLDER_ORGANISATION = OrganisationSettings.name
 
 @dataclass
 class DatabaseSettings:
@@ -168,6 +180,19 @@ class RecordingSettings:
     # Which inbound calls ([livecall-inbound]) MixMonitor records: "all" or "none". Callers hear
     # inbound_notice_prompt first either way (UK GDPR art. 13: information at collection).
     inbound_policy: str = "all"
+    # The recording notice: "inform" (the call is recorded unless the decline key is pressed)
+    # or "opt_in" (recorded only if the called party presses consent_key while consent_prompt
+    # plays: UK GDPR art. 6(1)(a), 7; no key, no recording).
+    notice_mode: str = "inform"
+    consent_key: str = "1"
+    consent_prompt: str = "livecall/notice-opt-in"
+    # Agents' feature code for "do not call me again" (PECR reg 21(1)(a)): pressed during a
+    # call, or dialled within objection_minutes of hanging up (it applies to that last call).
+    objection_code: str = "*6"
+    objection_minutes: int = 10
+    # Agents' feature code that plays the organisation's name and contact details to the called
+    # party (PECR reg 24).
+    contact_code: str = "*5"
     # What a finished recording is kept as: "wav" (as MixMonitor wrote it, 128 kbit/s) or "opus"
     # (Opus in Ogg at opus_kbps, about a tenth of the size; needs opusenc from opus-tools). Its
     # legs too; the WAVs are removed once the stored file is verified. `livecall init` writes
@@ -306,6 +331,9 @@ class ProtectionSettings:
     audit_anchor_file: str = ""
     audit_anchor_minutes: int = 60
 
+    # A recording's own lawful basis (not its call's). Never "consent": a recording rests on
+    # consent only when the called party pressed [recording] consent_key (notice_mode = "opt_in").
+    recording_lawful_basis: str = "legitimate_interests"
 
 @dataclass
 class Settings:

@@ -26,6 +26,7 @@ from livecall_ari.recording.plugin import build_agi as build_recording_agi
 from livecall_ari.recording.plugin import build_service as build_recording_service
 from livecall_ari.recording.plugin import reconcile_loop
 from livecall_ari.recording.services import RecordingService
+from livecall_ari.screening.agi import build_agent_objection_agi
 from livecall_ari.supervision.plugin import agi_handlers as supervision_agi_handlers
 from livecall_ari.supervision.plugin import build_service as build_supervision_service
 from livecall_ari.supervision.services import SupervisionService
@@ -57,6 +58,7 @@ def build(app: App) -> ServiceDependencies:
     handlers: dict[str, Handler] = {"screen": agi_handler, **build_recording_agi(app, recording).handlers()}
     supervision = build_supervision_service(app)
     handlers.update(supervision_agi_handlers(supervision))
+    handlers["agent-objection"] = build_agent_objection_agi(app)
     if (problem := secret_problem(s.fastagi.secret)) is not None:
         # Fail closed: without the secret every request would be refused anyway.
         raise ConfigError(f"[fastagi] secret: {problem}")

@@ -14,6 +14,7 @@ from typing import Any, Awaitable, Callable
 from livecall_ari.ami.client import AmiError
 from livecall_ari.fastagi.server import AgiRequest, AgiSession, Handler
 from livecall_ari.recording.inbound import InboundCalls
+from livecall_ari.recording.core import NOTICE_MODES
 from livecall_ari.recording.services import RecordingService
 
 
@@ -34,6 +35,8 @@ class RecordingAgi:
     objection_key: str
     # Mutes or unmutes the MixMonitor on a channel (AMI MixMonitorMute); raises if it cannot.
     mute: Mute
+    # The key that consents to recording in an "opt_in" notice ([recording] consent_key).
+    consent_key: str = ""
     # Inbound calls' books ([livecall-inbound]); None: its entries only log.
     inbound: InboundCalls | None = None
     _finishing: set["asyncio.Future[Any]"] = field(default_factory=set)
@@ -47,8 +50,11 @@ class RecordingAgi:
             self.service.started(call_id, number, agent, purpose, path)
 
     async def notice(self, request: AgiRequest, session: AgiSession) -> None:
-        call_id, number, prompt, started, status, key = _args(request, 6)
-        self.service.notice(call_id, number, prompt, started, status, key, self.decline_key, self.objection_key)
+        call_id, number, prompt, started, status, key, mode = _args(request, 7)
+        # The dialplan names the notice's mode ([recording] notice_mode) for the consent prompt only.
+        mode = mode if mode in NOTICE_MODES else "inform"
+        self.service.notice(call_id, number, prompt, started, status, key, self.decline_key, self.objection_key,
+                            mode, self.consent_key)
 
     async def pause(self, request: AgiRequest, session: AgiSession) -> None:
         call_id, action, by, channel = _args(request, 4)

@@ -121,11 +121,11 @@ def _sounds_dest(app: App, dest: Path | None) -> Path:
 @click.pass_obj
 def build(app: App, dest: Path | None) -> None:
     """Speak every prompt in livecall_ari/sounds/prompts.toml into DEST (espeak-ng and sox)."""
-    from livecall_ari.sounds.build import SoundsError, build as build_sounds
+    from livecall_ari.sounds.build import SoundsError, build as build_sounds, prompt_values
 
     dest = _sounds_dest(app, dest)
     try:
-        made = build_sounds(dest, values={"organisation": app.settings.organisation.name})
+        made = build_sounds(dest, values=prompt_values(app.settings.organisation))
     except SoundsError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"{len(made)} prompts built in {dest}")

@@ -68,6 +68,41 @@ def answering_endpoint(channel: str) -> str:
     return endpoint if endpoint and all(ch.isalnum() or ch in "-_." for ch in endpoint) else ""
 
 
+NOTICE_MODES = ("inform", "opt_in")
+CONSENT = "consent"
+
+
+def check_notice_mode(mode: str) -> str:
+    if mode not in NOTICE_MODES:
+        raise PolicyError(f"[recording] notice_mode: {mode!r} is not one of {', '.join(NOTICE_MODES)}")
+    return mode
+
+
+def recording_basis(configured: str, consented: bool) -> str:
+    """A recording's own lawful basis (UK GDPR art. 6(1)): "consent" only when the called party
+    gave it by pressing the consent key (art. 7(1): the controller must be able to show it),
+    otherwise the configured basis, which may not claim consent nobody gave."""
+    if consented:
+        return CONSENT
+    if configured == CONSENT:
+        raise PolicyError('[protection] recording_lawful_basis: "consent" is not a basis a recording can be '
+                          'given in advance; use [recording] notice_mode = "opt_in" to ask for it')
+    return configured
+
+
+def notice_outcome(mode: str, status: str, key: str, decline_key: str, objection_key: str, consent_key: str) -> str:
+    """What the called party's answer to the notice means: ``objected`` (reg 21(1)(a)),
+    ``declined`` (inform mode's decline key), ``consented`` or ``not_consented`` (opt_in mode:
+    nothing pressed is no consent), ``heard`` or ``hung_up``."""
+    if key and key == objection_key:
+        return "objected"
+    if mode == "opt_in":
+        return "consented" if key and key == consent_key else ("hung_up" if status == "HANGUP" else "not_consented")
+    if key and key == decline_key:
+        return "declined"
+    return "hung_up" if status == "HANGUP" else "heard"
+
+
 def relative_path(call_id: str, at: dt.datetime) -> str:
     """``YYYY/MM/DD/<call id>.wav`` (UTC date): the name a recording gets in the recordings dir."""
     if at.tzinfo is None:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from livecall_ari.ami.client import AmiError, send_action
 from livecall_ari.app import App
+from livecall_ari.config import ConfigError, Settings
 from livecall_ari.recording.agi import RecordingAgi
 from livecall_ari.recording.inbound import InboundCalls
 from livecall_ari.recording.services import RecordingService
@@ -18,6 +19,7 @@ log = logging.getLogger("livecall.recording")
 
 
 def build_service(app: App) -> RecordingService:
+    from livecall_ari.screening.agi import add_objection
     from livecall_ari.screening.numbers import NumberParser
     from livecall_ari.screening.services import list_files
 
@@ -36,12 +38,21 @@ def build_service(app: App) -> RecordingService:
         )
         log.info(json.dumps({"event": "objection", "call_id": call_id, "number": parsed.e164, "via": "recording notice"}))
 
+    def record_agent_objection(number: str, call_id: str, at: dt.datetime, agent: str) -> None:
+        # Spooled by the dialplan itself, from the call's own variables: no further check.
+        from livecall_ari.screening.agent_objections import objection_reason
+
+        if not add_objection(list_files(app), parser, org, number, at, f"agent {agent}",
+                             objection_reason(agent, call_id, "(spooled while serve was unreachable) on")):
+            log.warning("agent %s's objection code on call %s: %r is not a number to list", agent, call_id, number)
+
     from livecall_ari.protection.core import RetainedRecord, retention_until
     from livecall_ari.protection.crypto import encrypt_file, recording_keys
     from livecall_ari.protection.services import basis_policy, retention_policy
     from livecall_ari.recording.paths import RecordingsFolder
 
     bases, retention = basis_policy(settings), retention_policy(settings)
+    own_basis = recording_own_basis(settings)
 
     def keep_until(purpose: str, tags: str, basis: str, at: dt.datetime) -> dt.date | None:
         purposes = (purpose, *[t for t in tags.split(",") if t])
@@ -57,11 +68,27 @@ def build_service(app: App) -> RecordingService:
 
     app.database()
     service = RecordingService(RecordingsFolder.from_settings(settings), org, record_objection,
-                               bases.basis_for, keep_until, seal)
+                               lambda purpose: own_basis, keep_until, seal)
+    service.record_agent_objection = record_agent_objection
     service.reconcile_after = dt.timedelta(seconds=settings.recording.reconcile_after)
     service.reconcile_every = settings.recording.reconcile_every
     service.min_free_bytes = settings.recording.min_free_mb * 1024 * 1024
     return service
+
+
+def recording_own_basis(settings: Settings) -> str:
+    """A recording's own lawful basis unless the called party consents (RecordingService.started
+    then makes it "consent"), whatever its call's purpose rests on; checks [recording]
+    notice_mode too. Raises ConfigError naming the setting."""
+    from livecall_ari.protection.core import check_basis
+    from livecall_ari.recording.core import check_notice_mode, recording_basis
+
+    try:
+        check_notice_mode(settings.recording.notice_mode)
+        return recording_basis(check_basis(settings.protection.recording_lawful_basis), consented=False)
+    except ValueError as exc:
+        where = f"{settings.path}: " if settings.path is not None else ""
+        raise ConfigError(f"{where}{exc}") from None
 
 
 def build_agi(app: App, service: RecordingService) -> RecordingAgi:
@@ -77,7 +104,7 @@ def build_agi(app: App, service: RecordingService) -> RecordingAgi:
 
     service.compactor, service.workers = compactor_for(settings), settings.recording.finish_workers
 
-    agi = RecordingAgi(service, r.decline_key, r.objection_key, mute)
+    agi = RecordingAgi(service, r.decline_key, r.objection_key, mute, r.consent_key)
     agi.inbound = build_inbound(app, service)
     return agi
 

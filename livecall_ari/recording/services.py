@@ -29,7 +29,8 @@ from livecall_ari.storage.times import from_db, to_db
 log = logging.getLogger("livecall.recording")
 UTC = dt.timezone.utc
 
-# The dialplan appends "<call id> <number> <epoch>" here when it cannot reach FastAGI.
+# The dialplan appends "<call id> <number> <epoch>" here when it cannot reach FastAGI (and
+# " <agent>" for an agent's objection code).
 PENDING_OBJECTIONS = "objections.pending"
 
 
@@ -54,6 +55,9 @@ class RecordingService:
     keep_until: Callable[[str, str, str, dt.datetime], dt.date | None]
     seal: Callable[[Path], None] | None = None
     clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(UTC)
+    # ``(number, call_id, at, agent)``: an agent's objection code spooled by the dialplan (the
+    # spool line's fourth field); None: such lines are recorded like the notice's objection key.
+    record_agent_objection: Callable[[str, str, dt.datetime, str], None] | None = None
     # The catch-up books a file, or finishes a row, once it has not been written for this long.
     reconcile_after: dt.timedelta = dt.timedelta(minutes=5)
     reconcile_every: float = 60.0
@@ -75,26 +79,28 @@ class RecordingService:
         if existing is not None:
             return existing
         tags = core.TRAINING if purpose == core.TRAINING else ""
+        # Consent is the recording's basis only with the called party's key press on record.
+        consent = NoticeEvent.get_or_none((NoticeEvent.call_id == call_id) & (NoticeEvent.outcome == "consented"))
+        basis = core.CONSENT if consent is not None else self.basis_for(purpose)
+        reason = (f"the called party pressed {consent.key_pressed} to allow recording ({consent.prompt})"
+                  if consent is not None else "[protection] recording_lawful_basis")
         return Recording.create(
             call_id=call_id, organisation=self.organisation, agent=agent, number=number, purpose=purpose,
-            tags=tags, file=file.asterisk, state="recording", started_at=to_db(self.clock()), lawful_basis=self.basis_for(purpose),
+            tags=tags, file=file.asterisk, state="recording", started_at=to_db(self.clock()), lawful_basis=basis,
+            lawful_basis_reason=reason,
             direction=direction,
         )
 
     def notice(self, call_id: str, number: str, prompt: str, started_epoch: str, status: str, key: str,
-               decline_key: str, objection_key: str) -> NoticeEvent:
+               decline_key: str, objection_key: str, mode: str = "inform", consent_key: str = "") -> NoticeEvent:
         started = _epoch(started_epoch) or self.clock()
         now = self.clock()
-        outcome = {"TIMEOUT": "heard", "OK": "heard", "HANGUP": "hung_up"}.get(status, "heard")
-        if key == decline_key:
-            outcome = "declined"
-        elif key == objection_key:
-            outcome = "objected"
+        outcome = core.notice_outcome(mode, status, key, decline_key, objection_key, consent_key)
         event = NoticeEvent.create(
             call_id=call_id, number=number, prompt=prompt, played=True, started_at=to_db(started),
             duration_ms=max(0, int((now - started).total_seconds() * 1000)), key_pressed=key, outcome=outcome,
         )
-        if outcome == "declined":
+        if outcome in ("declined", "not_consented"):
             self.declined(call_id)
         elif outcome == "objected":
             self.record_objection(number, call_id, now)
@@ -333,7 +339,10 @@ class RecordingService:
                 spool.replace(taken)
                 for line in taken.read_text().splitlines():
                     parts = line.split()
-                    if len(parts) >= 3:
+                    if len(parts) >= 4 and self.record_agent_objection is not None:
+                        self.record_agent_objection(parts[1], parts[0], _epoch(parts[2]) or self.clock(), parts[3])
+                        counts["objections"] += 1
+                    elif len(parts) >= 3:
                         self.record_objection(parts[1], parts[0], _epoch(parts[2]) or self.clock())
                         counts["objections"] += 1
                 taken.unlink()

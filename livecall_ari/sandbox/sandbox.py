@@ -32,7 +32,7 @@ import httpx
 
 from livecall_ari.asterisk.render import RenderedFile, render_all, render_dir
 from livecall_ari.config import Settings
-from livecall_ari.sounds.build import build as build_sounds
+from livecall_ari.sounds.build import build as build_sounds, prompt_values
 
 BUILD_SCRIPT = Path(__file__).with_name("build-chroot.sh")
 # Language-neutral: Playback() falls back to sounds/<name> when sounds/<lang>/<name> is absent.
@@ -210,7 +210,7 @@ class Sandbox:
                 target.chmod(0o640)
                 os.chown(target, uid, gid)
         sounds = self.path(SOUNDS_DIR)
-        build_sounds(sounds, values={"organisation": self.settings.organisation.name})
+        build_sounds(sounds, values=prompt_values(self.settings.organisation))
         for folder in [sounds / "livecall", sounds / "livecall-sandbox"]:
             for path in [folder, *folder.iterdir()]:
                 os.chown(path, uid, gid)

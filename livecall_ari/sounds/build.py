@@ -14,6 +14,8 @@ import tempfile
 import tomllib
 from pathlib import Path
 
+from livecall_ari.config import OrganisationSettings
+
 PROMPTS_FILE = Path(__file__).with_name("prompts.toml")
 FORMATS = {"ulaw": "mu-law", "alaw": "a-law"}
 # Prompts are read by Asterisk, which runs as another user: world-readable whatever the umask
@@ -31,6 +33,32 @@ def _folder(path: Path) -> None:
 
 class SoundsError(Exception):
     pass
+
+
+def spoken_number(number: str) -> str:
+    """A phone number as espeak-ng should say it: digit by digit ("0800 123" as "0 8 0 0, 1 2 3")."""
+    groups = [" ".join(ch for ch in group if ch.isdigit() or ch == "+").replace("+", "plus") for group in number.split()]
+    return ", ".join(g for g in groups if g)
+
+
+def prompt_values(organisation: OrganisationSettings) -> dict[str, str]:
+    """What prompts.toml's ``{organisation}``, ``{introduction}`` and ``{contact}`` become.
+
+    A placeholder or empty name is never announced (PECR reg 24 wants the real one): the
+    introduction is then left out and ``{organisation}`` is "us"; `livecall doctor` warns."""
+    named = organisation.named()
+    name = organisation.name.strip()
+    parts = []
+    if organisation.contact_number.strip():
+        parts.append(f"You can call us on {spoken_number(organisation.contact_number)}.")
+    if organisation.contact_address.strip():
+        address = ", ".join(line.strip() for line in organisation.contact_address.splitlines() if line.strip())
+        parts.append(f"You can write to us at {address}.")
+    return {
+        "organisation": name if named else "us",
+        "introduction": f"This is {name}. " if named else "",
+        "contact": " ".join(parts) or "Our contact details are on our website.",
+    }
 
 
 def load_prompts(path: Path = PROMPTS_FILE) -> dict[str, dict[str, str]]:
@@ -68,7 +96,7 @@ def build(dest: Path, prompts_file: Path = PROMPTS_FILE, values: dict[str, str] 
     for folder, prompts in load_prompts(prompts_file).items():
         _folder(dest / folder)
         for name, template in prompts.items():
-            text = template.format_map(values or {"organisation": "us"})
+            text = template.format_map({**prompt_values(OrganisationSettings(name="")), **(values or {})})
             stem = dest / folder / name
             if stem.with_suffix(".custom").exists():
                 continue
