@@ -216,6 +216,26 @@ class InboundSettings:
 
 
 @dataclass
+class StorageSettings:
+    # Where recordings are kept once finished (docs/storage.md): "local" leaves them on the PBX's
+    # disk where Asterisk wrote them; "s3" uploads each to an S3-compatible bucket shared by
+    # every PBX (then removes the local copy), so any PBX's portal, retention and erasure reach it.
+    backend: str = "local"
+    # The S3 endpoint (https://s3.eu-west-2.amazonaws.com, http://127.0.0.1:8333); empty: AWS.
+    endpoint: str = ""
+    bucket: str = "livecall-recordings"  # created when missing
+    region: str = "us-east-1"
+    access_key: str = ""
+    # Kept in this file (0600) like the other secrets; never logged.
+    secret_key: str = ""
+    # `livecall serve` uploads waiting recordings every upload_every seconds, at most
+    # upload_batch at a time; doctor warns when one has waited longer than backlog_alarm_minutes.
+    upload_every: int = 5
+    upload_batch: int = 20
+    backlog_alarm_minutes: int = 30
+
+
+@dataclass
 class SandboxSettings:
     dir: str = ""
     sip_port: int = 5060
@@ -355,6 +375,7 @@ class Settings:
     invoicing: InvoicingSettings = field(default_factory=InvoicingSettings)
     supervision: SupervisionSettings = field(default_factory=SupervisionSettings)
     protection: ProtectionSettings = field(default_factory=ProtectionSettings)
+    storage: StorageSettings = field(default_factory=StorageSettings)
 
     def data_path(self) -> Path:
         return Path(self.data_dir) if self.data_dir else default_data_dir()
@@ -384,7 +405,7 @@ class ConfigError(Exception):
 
 
 _SECTIONS = ("web", "recording", "organisation", "database", "ari", "ami", "fastagi", "gate", "asterisk", "sandbox", "screening", "charges", "invoicing",
-             "supervision", "protection", "inbound")
+             "supervision", "protection", "inbound", "storage")
 
 
 def _coerce(value: Any, typ: Any, where: str) -> Any:

@@ -22,13 +22,15 @@ from livecall_ari.config import Settings
 REDACTED = "[secret]"
 _API_KEY = re.compile(r"(api_key=)[^&\s\"']+")
 # Loggers whose DEBUG output is the data itself (SQL with its parameters).
-QUIET_LOGGERS = {"peewee": logging.INFO, "httpx": logging.WARNING}
+QUIET_LOGGERS = {"peewee": logging.INFO, "httpx": logging.WARNING,
+                 # boto3 logs each S3 request's signed headers at DEBUG.
+                 "botocore": logging.WARNING, "boto3": logging.WARNING, "urllib3": logging.WARNING}
 
 
 def secrets_of(settings: Settings) -> list[str]:
     """Every secret value the settings hold (empty ones left out)."""
     values = [settings.ari.password, settings.web.api_token, settings.ami.secret,
-              settings.fastagi.secret]
+              settings.fastagi.secret, settings.storage.secret_key]
     return [v for v in values if v]
 
 

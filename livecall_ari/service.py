@@ -113,6 +113,11 @@ def extra_tasks(app: App, stop: asyncio.Event, deps: ServiceDependencies) -> lis
         ("retention", retention_loop(app, stop)),
         ("audit-anchor", audit_anchor_loop(app, stop)),
     ]
+    from livecall_ari.objects.plugin import build_uploader, upload_loop
+
+    if (uploader := build_uploader(app.settings)) is not None:
+        storage = app.settings.storage
+        tasks.append(("recording-upload", upload_loop(uploader, stop, storage.upload_every, storage.upload_batch)))
     if app.settings.charges.cdr_file:
         from livecall_ari.alarms.services import UnscreenedWatch
         from livecall_ari.charges.services import follow_cdrs

@@ -18,6 +18,7 @@ from starlette.routing import BaseRoute, Route
 
 from livecall_ari.portal.core import row_key
 from livecall_ari.portal.web import Ctx, Portal, field_text, secure
+from livecall_ari.objects.plugin import store_from_settings
 from livecall_ari.recording.paths import RecordingsFolder
 
 AUDIT_PAGE = 100
@@ -96,7 +97,7 @@ def routes(portal: Portal) -> list[BaseRoute]:
             keys = recording_keys(settings) if recording_key_path(settings).exists() else None
             data = gather(portal.app.database(), str(row.number), lambda c, purpose: call_basis(settings, c, purpose))
             return export(data, out, row, keys, settings.organisation.name, contact, portal.clock(), ctx.viewer.username,
-                          folder=RecordingsFolder.from_settings(settings))
+                          folder=RecordingsFolder.from_settings(settings), objects=store_from_settings(settings))
 
         try:
             manifest = await asyncio.to_thread(work)
@@ -127,7 +128,7 @@ def routes(portal: Portal) -> list[BaseRoute]:
         def work() -> Any:
             runner = Erasure(portal.app.database(), number_key(settings), settings.data_path() / "erasure-certificates",
                              list_files(portal.app).store, ctx.viewer.username, settings.organisation.name,
-                             folder=RecordingsFolder.from_settings(settings))
+                             folder=RecordingsFolder.from_settings(settings), objects=store_from_settings(settings))
             return runner.run(number, portal.clock())
 
         try:

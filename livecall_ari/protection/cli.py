@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from livecall_ari import config
+from livecall_ari.objects.plugin import store_from_settings
 from livecall_ari.recording.paths import RecordingsFolder
 from livecall_ari.app import App
 from livecall_ari.protection import audit
@@ -105,7 +106,7 @@ def dsar_export(app: App, number: str, out: Path, request_id: int | None, by: st
         p = app.settings.protection
         contact = ", ".join(x for x in (p.dpo_name, p.dpo_email, p.dpo_phone) if x)
         manifest = export(data, out, request, keys, app.settings.organisation.name, contact, now(), actor,
-                          folder=RecordingsFolder.from_settings(app.settings))
+                          folder=RecordingsFolder.from_settings(app.settings), objects=store_from_settings(app.settings))
     except KeyFileError as exc:
         raise _fail(exc) from None
     counts = ", ".join(f"{k} {v}" for k, v in manifest["counts"].items() if v)
@@ -171,7 +172,8 @@ def erase(app: App, number: str, yes: bool, by: str | None) -> None:
         key = number_key(app.settings)
         certificates = app.settings.data_path() / "erasure-certificates"
         runner = Erasure(app.database(), key, certificates, list_files(app).store, by or who(),
-                         app.settings.organisation.name, stage, folder=RecordingsFolder.from_settings(app.settings))
+                         app.settings.organisation.name, stage, folder=RecordingsFolder.from_settings(app.settings),
+                         objects=store_from_settings(app.settings))
         result = runner.run(e164, now())
     except (ErasureRefused, config.ConfigError) as exc:
         raise _fail(exc) from None

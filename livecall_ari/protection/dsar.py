@@ -19,7 +19,7 @@ import json
 import os
 import zipfile
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Callable
 
 import peewee
@@ -33,6 +33,8 @@ from livecall_ari.protection.registry import (
     linked_files, linked_tables, match, number_forms, personal_tables, q, recording_linked_tables, select_rows,
     subject_calls,
 )
+from livecall_ari.objects.services import fetch_to, object_of
+from livecall_ari.objects.store import Store, StoreError
 from livecall_ari.recording.paths import RecordingsFolder
 
 UTC = dt.timezone.utc
@@ -106,7 +108,7 @@ def _json(value: Any) -> bytes:
 
 def export(
     data: SubjectData, out: Path, request: DsarRequest, keys: KeyRing | None, organisation: str,
-    contact: str, now: dt.datetime, actor: str, *, folder: RecordingsFolder,
+    contact: str, now: dt.datetime, actor: str, *, folder: RecordingsFolder, objects: Store | None = None,
 ) -> dict[str, Any]:
     """Write the zip (atomically: a temporary file renamed) and return its manifest. Audio is
     read only from inside the recordings ``folder``: a path leading outside it is refused (an
@@ -132,12 +134,22 @@ def export(
         audio = [(f"recordings/{rec['id']}-", rec) for rec in data.recordings]
         audio += [("recordings/linked/", {"id": path, "file": path}) for path in data.linked_audio]
         for prefix, rec in audio:
-            confined = folder.locate(str(rec["file"]), f"export the audio of recording {rec['id']}") if rec.get("file") else None
-            source = None if confined is None else confined.host
+            # Audio uploaded to the object store (objects/) is read from there, whichever PBX recorded it.
+            stored = object_of(int(rec["id"])) if prefix != "recordings/linked/" and rec.get("file") else None
+            source: Path | None
+            if stored is not None:
+                if objects is None:
+                    raise StoreError('recordings are in object storage but [storage] backend is not "s3"')
+                source = fetch_to(objects, stored, private_file(out.with_name(f"{out.name}.audio")))
+                label = PurePosixPath(str(rec["file"])).name
+            else:
+                confined = folder.locate(str(rec["file"]), f"export the audio of recording {rec['id']}") if rec.get("file") else None
+                source = None if confined is None else confined.host
+                label = "" if source is None else source.name
             if source is None or not source.exists():
                 missing.append(rec["id"])
                 continue
-            name = f"{prefix}{source.name}"
+            name = f"{prefix}{label}"
             hasher, size = hashlib.sha256(), 0
             with zf.open(zipfile.ZipInfo(name, date_time=now.timetuple()[:6]), "w") as member:
                 for block in plaintext_chunks(source, keys):
@@ -145,6 +157,8 @@ def export(
                     hasher.update(block)
                     size += len(block)
             files.append({"path": name, "bytes": size, "sha256": hasher.hexdigest(), "records": None})
+            if stored is not None:
+                source.unlink()  # the sealed copy fetched from the store
         manifest = {
             "subject_access_export": data.e164,
             "organisation": organisation,

@@ -5,7 +5,8 @@ runs the steps not yet done, so a run killed anywhere is finished by the next:
 
 1. ``suppress``: the keyed hash goes into the suppression table, with a screening revision bump,
    so from this moment on marketing and claims calls to the number are blocked as ``objection``;
-2. ``recordings``: audio files (and their per-leg siblings) unlinked, then the rows deleted, with
+2. ``recordings``: audio files (and their per-leg siblings) unlinked, their objects in the
+   object store deleted (every version), then the rows deleted, with
    what is kept about them (coaching comments, scorecards: registry.recording_linked_tables); a
    file already gone (a previous run died after unlinking) is counted as such;
 3. ``exports``: subject access export files made for the number are deleted;
@@ -32,6 +33,8 @@ from typing import Any, Callable
 import peewee
 
 from livecall_ari.protection import audit
+from livecall_ari.objects.services import delete_objects
+from livecall_ari.objects.store import Store
 from livecall_ari.recording.paths import RecordingsFolder
 from livecall_ari.protection.core import canonical, key_fingerprint, keyed_hash, pseudonym
 from livecall_ari.protection.models import DsarRequest, ErasureJob, LegalHoldRecord, Suppression
@@ -61,8 +64,10 @@ class ErasureResult:
 class Erasure:
     def __init__(self, db: peewee.Database, key: bytes, certificates: Path, screening: ScreeningStore,
                  actor: str, organisation: str, stage: Stage | None = None,
-                 *, folder: RecordingsFolder) -> None:
+                 *, folder: RecordingsFolder, objects: Store | None = None) -> None:
         self.db = db
+        # The object store recordings were uploaded to ([storage] backend = "s3"), if any.
+        self.objects = objects
         # Every recording path of a row is confined to it before a file is deleted (recording.paths).
         self.folder = folder
         self.key = key
@@ -147,8 +152,11 @@ class Erasure:
             for table, column, name in linked_files(self.db, subject_calls(self.db, e164)):
                 self._delete_files(name, f"erase the file {table}.{column} names", counts)
                 execute(self.db, f"UPDATE {q(table)} SET {q(column)} = NULL WHERE {q(column)} = {self.db.param}", [name])
-            self.stage("recordings:files-deleted")
             ids = [row_id(r) for r in rows]
+            # Uploaded audio, whichever PBX recorded it: every version of each object.
+            if deleted := delete_objects(self.objects, ids):
+                counts["objects_deleted"] = deleted
+            self.stage("recordings:files-deleted")
             if ids:
                 # What is kept about these recordings (coaching comments, scorecards) goes with them.
                 for table, n in delete_recording_linked(self.db, ids).items():

@@ -1,9 +1,10 @@
 """Retention: load the facts, let core.retention_plan decide, delete exactly what is due.
 
-Recordings past their date lose their audio (the file and its per-leg siblings) and are marked
-``deleted``; calls (gate decisions) past theirs are deleted with their notices, their recording
-rows already emptied, and any lawful-basis change. A legal hold on a number, a call or a
-recording keeps everything it covers. Each deletion is an audit entry.
+Recordings past their date lose their audio (the file and its per-leg siblings, and their
+objects in the object store, every version) and are marked ``deleted``; calls (gate
+decisions) past theirs are deleted with their notices, their recording rows already emptied,
+and any lawful-basis change. A legal hold on a number, a call or a recording keeps everything
+it covers. Each deletion is an audit entry.
 """
 
 from __future__ import annotations
@@ -89,6 +90,10 @@ def run_retention(app: "App", now: dt.datetime, *, dry_run: bool, actor: str) ->
     policy = retention_policy(app.settings)
     verdicts = retention_plan(_recordings() + _calls(app), policy, active_holds(), now)
     folder = RecordingsFolder.from_settings(app.settings)
+    from livecall_ari.objects.plugin import store_from_settings
+    from livecall_ari.objects.services import delete_objects
+
+    objects = None if dry_run else store_from_settings(app.settings)
     result = RetentionResult(dry_run, verdicts, sum(1 for v in verdicts if v.hold is not None))
     run = RetentionRun.create(started_at=to_db(now), dry_run=dry_run, actor=actor, held=result.held)
     if dry_run:
@@ -105,6 +110,8 @@ def run_retention(app: "App", now: dt.datetime, *, dry_run: bool, actor: str) ->
                         path := folder.locate(str(row.file), f"delete recording of call {row.call_id} (retention)")):
                     for part in folder.files(path):
                         part.unlink(missing_ok=True)
+                # Uploaded audio (objects/), every version; a store that is down stops the run.
+                delete_objects(objects, [record.id])
                 Recording.update(state="deleted", file=None).where(pk(Recording) == record.id).execute()
                 audit.append(actor, "retention.delete", audit.subject_for_recording(record.id), details, at=now)
             else:
