@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import quote
 
 from starlette.requests import Request
@@ -17,11 +18,13 @@ from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from livecall_ari.portal.core import row_key
-from livecall_ari.portal.web import Ctx, Portal, field_text, secure
+from livecall_ari.portal import formats
+from livecall_ari.portal.web import NOT_A_NUMBER, Ctx, FormState, Forms, Portal, field_text, secure
 from livecall_ari.objects.plugin import store_from_settings
 from livecall_ari.recording.paths import RecordingsFolder
 
 AUDIT_PAGE = 100
+BREACH_FIELDS = ("title", "aware_at", "nature", "categories", "subjects", "records", "consequences", "measures", "notifiable")
 
 
 def _london_time(text: str) -> dt.datetime | None:
@@ -32,6 +35,31 @@ def _london_time(text: str) -> dt.datetime | None:
     except ValueError:
         return None
     return at if at.tzinfo else at.replace(tzinfo=ZoneInfo("Europe/London"))
+
+
+def audit_subjects(text: str, parse_number: Callable[[str], Any]) -> list[str]:
+    """The audit subjects a search means: ``kind:value`` as given (a number in it normalised), a
+    telephone number as people write it (``020 7946 0014``, ``+44 20 7946 0014``) as its
+    ``number:+44…`` subject, anything else as a call, recording or agent of that name."""
+    kind, _, value = text.partition(":")
+    if value and kind.isalpha():
+        parsed = parse_number(value) if kind == "number" else None
+        return [f"number:{parsed.e164}" if parsed is not None else text]
+    parsed = parse_number(text)
+    if parsed is not None:
+        return [f"number:{parsed.e164}"]
+    return [text, f"call:{text}", f"recording:{text}", f"agent:{text}"]
+
+
+def detail_pairs(details: str) -> list[tuple[str, str]]:
+    """An entry's details (canonical JSON) as name and value lines a narrow column can wrap."""
+    try:
+        found = json.loads(details or "{}")
+    except ValueError:
+        return [("", details)]
+    if not isinstance(found, dict):
+        return [("", details)]
+    return [(str(k), v if isinstance(v, str) else json.dumps(v, separators=(", ", ": "))) for k, v in found.items()]
 
 
 def routes(portal: Portal) -> list[BaseRoute]:
@@ -51,7 +79,7 @@ def routes(portal: Portal) -> list[BaseRoute]:
         parsed = parser.parse(field_text(ctx, "number"))
         return parsed.e164 if parsed is not None else None
 
-    async def overview(request: Request, ctx: Ctx) -> Response:
+    async def overview(request: Request, ctx: Ctx, code: int = 200, forms: Forms | None = None) -> Response:
         now = portal.clock()
         today = london_date(now)
         requests = []
@@ -61,7 +89,9 @@ def routes(portal: Portal) -> list[BaseRoute]:
             state = str(r.status) if r.status != "open" else ("overdue" if left < 0 else f"open, {left} days left")
             requests.append({"row": r, "state": state, "urgent": r.status == "open" and left < 7})
         return portal.render(
-            request, "protection.html", ctx, title="Data protection", message=request.query_params.get("message", ""),
+            request, "protection.html", ctx, status=code, title="Data protection",
+            message=request.query_params.get("message", "") if forms is None else "", forms=forms or Forms(),
+            problem="Nothing changed: " + " ".join(e for s in forms.values() for e in s.errors.values()) if forms else "",
             requests=requests, hold_kinds=HOLD_KINDS,
             holds=list(LegalHoldRecord.select().order_by(LegalHoldRecord.released_at.is_null(False), LegalHoldRecord.id.desc()).limit(100)),
             retention=settings.protection.retention, runs=list(RetentionRun.select().order_by(RetentionRun.id.desc()).limit(5)),
@@ -73,13 +103,14 @@ def routes(portal: Portal) -> list[BaseRoute]:
         from livecall_ari.protection.dsar import log_request
 
         number = e164(ctx)
-        if number is None:
-            return back("Not a valid telephone number: no request logged.")
         received = _london_time(field_text(ctx, "received")) if field_text(ctx, "received") else portal.clock()
-        if received is None:
-            return back("The date received is YYYY-MM-DD (or YYYY-MM-DDTHH:MM).")
+        if number is None or received is None:
+            errors = {"number": NOT_A_NUMBER} if number is None else {}
+            if received is None:
+                errors["received"] = "The date received is a date (YYYY-MM-DD)."
+            return await overview(request, ctx, 422, Forms(dsar=FormState.of(ctx, ("number", "received"), **errors)))
         row = log_request(settings, number, received, ctx.viewer.username)
-        return back(f"Request {row.id} for {number} logged: due {row.due_on}.")
+        return back(f"Request {row.id} for {number} logged: due {formats.london_date(row.due_on)}.")
 
     async def dsar_export(request: Request, ctx: Ctx) -> Response:
         from livecall_ari.protection.crypto import KeyFileError, recording_key_path, recording_keys
@@ -170,17 +201,24 @@ def routes(portal: Portal) -> list[BaseRoute]:
     async def breach_add(request: Request, ctx: Ctx) -> Response:
         aware = _london_time(field_text(ctx, "aware_at")) if field_text(ctx, "aware_at") else portal.clock()
         title, nature = field_text(ctx, "title"), field_text(ctx, "nature")
-        if aware is None or not title or not nature:
-            return back("A breach needs a title, what happened, and when you became aware (YYYY-MM-DDTHH:MM).")
-        try:
-            subjects, records = int(field_text(ctx, "subjects") or 0), int(field_text(ctx, "records") or 0)
-        except ValueError:
-            return back("People and records are whole numbers (an estimate is fine).")
+        counts = {n: field_text(ctx, n) or "0" for n in ("subjects", "records")}
+        errors = {n: "A whole number (an estimate is fine)." for n, v in counts.items() if not v.isdigit()}
+        if not title:
+            errors["title"] = "Give the breach a title."
+        if not nature:
+            errors["nature"] = "Say what happened."
+        if aware is None:
+            errors["aware_at"] = "When you became aware: a date and time (London)."
+        if errors or aware is None:
+            return await overview(request, ctx, 422, Forms(breach=FormState.of(ctx, BREACH_FIELDS, **errors)))
+        subjects, records = int(counts["subjects"]), int(counts["records"])
         facts = breaches.BreachFacts(title, aware, nature, categories=field_text(ctx, "categories"), subjects=subjects,
                                      records=records, consequences=field_text(ctx, "consequences"),
                                      measures=field_text(ctx, "measures"), notifiable=field_text(ctx, "notifiable") != "no")
         row = breaches.add_breach(facts, ctx.viewer.username, portal.clock())
-        return back(f"Breach {row.id} recorded: report to the ICO by {breaches.clock(row, portal.clock()).deadline:%Y-%m-%d %H:%M} UTC.")
+        if not facts.notifiable:
+            return back(f"Breach {row.id} recorded as not notifiable: nothing to report to the ICO.")
+        return back(f"Breach {row.id} recorded: report to the ICO by {formats.london_datetime(breaches.clock(row, portal.clock()).deadline)}.")
 
     async def breach_reported(request: Request, ctx: Ctx) -> Response:
         try:
@@ -196,7 +234,7 @@ def routes(portal: Portal) -> list[BaseRoute]:
         subject = request.query_params.get("subject", "").strip()
         query = AuditEntry.select().order_by(AuditEntry.seq.desc())
         if subject:
-            query = query.where(AuditEntry.subject == subject)
+            query = query.where(AuditEntry.subject.in_(audit_subjects(subject, parser.parse)))
         try:
             before = int(request.query_params.get("before", "0"))
         except ValueError:
@@ -206,6 +244,7 @@ def routes(portal: Portal) -> list[BaseRoute]:
         rows = list(query.limit(AUDIT_PAGE + 1))
         report = audit.verify() if request.query_params.get("verify") else None
         return portal.render(request, "audit.html", ctx, title="Audit trail", rows=rows[:AUDIT_PAGE], subject=subject,
+                             details={int(e.seq): detail_pairs(str(e.details)) for e in rows[:AUDIT_PAGE]},
                              next_before=int(rows[AUDIT_PAGE - 1].seq) if len(rows) > AUDIT_PAGE else None, report=report)
 
     manage, view = "protection.manage", "protection.view"

@@ -25,7 +25,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from livecall_ari.portal.core import list_freshness
-from livecall_ari.portal.web import Ctx, Portal, field_text, secure
+from livecall_ari.portal.web import NOT_A_NUMBER, Ctx, FormState, Forms, Portal, field_text, secure
 
 SHOWN_BAD_LINES = 50
 # The paths that take a file upload: held to [web] max_upload_mb, not max_body_kb (web/limits.py).
@@ -78,10 +78,10 @@ def routes(portal: Portal) -> list[BaseRoute]:
                 "objections": store.objections(organisation)[-200:][::-1],
                 "consents": [c for c in store.consents(organisation) if c.withdrawn_at is None][-200:][::-1]}
 
-    async def page(request: Request, ctx: Ctx, **extra: Any) -> Response:
-        return portal.render(request, "lists.html", ctx, title="Lists", scopes=CONSENT_SCOPES, names=LIST_NAMES,
+    async def page(request: Request, ctx: Ctx, code: int = 200, **extra: Any) -> Response:
+        return portal.render(request, "lists.html", ctx, status=code, title="Lists", scopes=CONSENT_SCOPES, names=LIST_NAMES,
                              message=request.query_params.get("message", ""), report=None, refused=None,
-                             **(status() | extra))
+                             **({"problem": ""} | status() | extra))
 
     async def show(request: Request, ctx: Ctx) -> Response:
         return await page(request, ctx)
@@ -122,7 +122,7 @@ def routes(portal: Portal) -> list[BaseRoute]:
                 refused = {"message": f"Not imported: {exc}", "bad": []}
             finally:
                 shutil.rmtree(workdir, ignore_errors=True)
-        values = {"report": report, "refused": refused, "shown_bad": SHOWN_BAD_LINES,
+        values: dict[str, Any] = {"report": report, "refused": refused, "shown_bad": SHOWN_BAD_LINES,
                   "file_name": getattr(upload_file, "filename", "")}
         if wants_fragment(request):
             body = portal.env.get_template("_import_report.html").render(**values)
@@ -138,34 +138,49 @@ def routes(portal: Portal) -> list[BaseRoute]:
         parsed = parser.parse(field_text(ctx, "number"))
         return (parsed.key, parsed.e164) if parsed is not None else None
 
+    async def refused(request: Request, ctx: Ctx, form: str, state: FormState) -> Response:
+        """The page again with the refused form as it was typed and each problem beside its field."""
+        return await page(request, ctx, 422, forms=Forms({form: state}),
+                          problem="Nothing changed: " + " ".join(state.errors.values()))
+
     async def objection(request: Request, ctx: Ctx) -> Response:
         found = number_of(ctx)
+        adding = field_text(ctx, "action") != "remove"
+        reason = field_text(ctx, "reason")
+        if adding and (found is None or not reason):
+            errors = {"number": NOT_A_NUMBER} if found is None else {}
+            if not reason:
+                errors["reason"] = "Give the evidence: what the person said, when and where."
+            return await refused(request, ctx, "objection", FormState.of(ctx, ("number", "reason"), **errors))
         if found is None:
             return back("Not a valid telephone number: nothing changed.")
         key, e164 = found
         store = list_files(portal.app).store
-        if field_text(ctx, "action") == "remove":
+        if not adding:
             removed = store.remove_objection(organisation, key, portal.clock(), ctx.viewer.username)
             return back(f"{e164} taken off the objection list." if removed else f"{e164} was not on the objection list.")
-        reason = field_text(ctx, "reason")
-        if not reason:
-            return back("An objection needs its evidence: what the person said, when and where.")
         record = store.add_objection(organisation, key, portal.clock(), ctx.viewer.username, reason)
         return back(f"Objection {record.id} recorded for {e164}.")
 
     async def consent(request: Request, ctx: Ctx) -> Response:
         found = number_of(ctx)
+        evidence, scope = field_text(ctx, "evidence"), field_text(ctx, "scope")
+        adding = field_text(ctx, "action") != "withdraw"
+        if adding and (found is None or not evidence or scope not in CONSENT_SCOPES):
+            errors = {"number": NOT_A_NUMBER} if found is None else {}
+            if not evidence:
+                errors["evidence"] = "Give the evidence: how and when the consent was given."
+            if scope not in CONSENT_SCOPES:
+                errors["scope"] = f"Choose a scope: {', '.join(CONSENT_SCOPES)}."
+            return await refused(request, ctx, "consent", FormState.of(ctx, ("number", "evidence", "scope"), **errors))
         if found is None:
             return back("Not a valid telephone number: nothing changed.")
         key, e164 = found
         store = list_files(portal.app).store
-        if field_text(ctx, "action") == "withdraw":
+        if not adding:
             reason = field_text(ctx, "reason") or "withdrawn"
             n = store.withdraw_consent(organisation, key, portal.clock(), ctx.viewer.username, reason)
             return back(f"Consent of {e164} withdrawn." if n else f"{e164} had no consent in force.")
-        evidence, scope = field_text(ctx, "evidence"), field_text(ctx, "scope")
-        if not evidence or scope not in CONSENT_SCOPES:
-            return back("Consent needs its evidence (how and when it was given) and a scope.")
         record = store.add_consent(organisation, key, portal.clock(), ctx.viewer.username, evidence, scope)
         return back(f"Consent {record.id} recorded for {e164} ({scope}).")
 

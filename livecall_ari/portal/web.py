@@ -38,6 +38,8 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
 }
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# What a form says beside a number field it could not read.
+NOT_A_NUMBER = "Not a telephone number: type it as dialled (020 7946 0014) or in full (+44 20 7946 0014)."
 
 
 @dataclass
@@ -53,6 +55,26 @@ class Ctx:
 
 
 Handler = Callable[[Request, Ctx], Awaitable[Response]]
+
+
+@dataclass(frozen=True)
+class FormState:
+    """A refused form as it was sent: its values (shown again, so nothing typed is lost) and
+    what is wrong, by field name (shown beside the field)."""
+
+    values: Mapping[str, str] = field(default_factory=dict)
+    errors: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, ctx: Ctx, names: tuple[str, ...], **errors: str) -> "FormState":
+        return cls({n: field_text(ctx, n) for n in names}, errors)
+
+
+class Forms(dict[str, FormState]):
+    """The page's refused forms by name; any other form is blank."""
+
+    def __missing__(self, key: str) -> FormState:
+        return FormState()
 
 
 def templates() -> jinja2.Environment:
@@ -104,7 +126,7 @@ class Portal:
             request=request, viewer=viewer, csrf=ctx.csrf if ctx else "", nav=nav, path=request.url.path,
             unscreened=unscreened_alarms() if viewer is not None and can(viewer, "alarms.view") else [],
             can=(lambda p: viewer is not None and can(viewer, p)), organisation=self.settings.organisation.name,
-            **values,
+            **({"forms": Forms()} | values),
         )
         return secure(HTMLResponse(body, status_code=status))
 
