@@ -218,12 +218,16 @@ class Uploader:
         self._not_before[_rid(row)] = dt.datetime.max.replace(tzinfo=UTC)
 
     def _parts(self, confined: RecordingPath) -> list[tuple[str, Path]]:
-        stem = confined.host.name[: -len(confined.host.suffix)] if confined.host.suffix else confined.host.name
+        """The recording and the files beside it in the same format (its legs), each with the
+        rest of its name after the recording's stem. Files of another format are the recording
+        pipeline's own (WAVs it has not yet removed after compacting): never uploaded."""
+        suffix = confined.host.suffix
+        stem = confined.host.name[: -len(suffix)] if suffix else confined.host.name
         parts = []
         for path in self.folder.files(confined):
             if path == confined.host:
                 parts.append(("", path))
-            elif path.name.startswith(stem) and not path.name.endswith((".part", ".tmp", ".taking")):
+            elif path.name.startswith(stem + "-") and path.suffix == suffix:
                 parts.append((path.name[len(stem):], path))
         return parts
 

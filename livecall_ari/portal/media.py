@@ -1,6 +1,9 @@
 """Recordings in the browser: played with seeking (HTTP Range) and downloaded, each audited.
 
-The audio is streamed as it was recorded, decrypted on the fly when sealed at rest
+Audio uploaded to the object store ([storage] backend = "s3", objects/) is read from there
+whichever PBX recorded it: a range is a ranged GET, and a sealed object is copied to a
+private temporary file and decrypted from it. Otherwise the audio is streamed as it was
+recorded, decrypted on the fly when sealed at rest
 (protection/crypto.py), from the path Asterisk wrote mapped to this host
 (``settings.asterisk_root()``), only from inside the recordings folder: a row or a leg file
 that leads outside it (a planted symlink) answers 404, with an ERROR in the log (recording.paths).
@@ -13,11 +16,15 @@ agent) gets ranges of at most ``PLAY_WINDOW`` bytes and no whole file (core.play
 
 from __future__ import annotations
 
+import logging
+import os
+import tempfile
 from pathlib import Path, PurePosixPath
 from typing import Iterator
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
+from starlette.background import BackgroundTask
 from starlette.routing import BaseRoute, Route
 
 from livecall_ari.portal.core import (
@@ -26,7 +33,12 @@ from livecall_ari.portal.core import (
 from livecall_ari.portal.web import Ctx, Portal, client_address, secure
 from livecall_ari.protection.registry import pk, row_id
 from livecall_ari.recording.compact import content_type
+from livecall_ari.objects.plugin import store_from_settings
+from livecall_ari.objects.services import fetch_to, object_of
+from livecall_ari.objects.store import Store, StoreError
 from livecall_ari.recording.paths import RecordingsFolder
+
+log = logging.getLogger("livecall.portal")
 
 BLOCK = 64 * 1024
 LEGS = {"in": "-in", "out": "-out"}
@@ -47,6 +59,18 @@ def plain_size(path: Path, keys: object) -> int:
     if not is_encrypted(path):
         return path.stat().st_size
     return sum(len(block) for block in plaintext_chunks(path, keys))  # type: ignore[arg-type,misc]
+
+
+def _temp_file() -> Path:
+    """A new private (0600) temporary file."""
+    fd, name = tempfile.mkstemp(prefix="livecall-play-")
+    os.close(fd)
+    return Path(name)
+
+
+def _drop(path: Path | None) -> None:
+    if path is not None:
+        path.unlink(missing_ok=True)
 
 
 def byte_stream(path: Path, keys: object, byte_range: ByteRange | None, size: int) -> Iterator[bytes]:
@@ -83,6 +107,17 @@ def routes(portal: Portal) -> list[BaseRoute]:
             return None
         return row
 
+    stores: list[Store] = []
+
+    def object_store() -> Store:
+        """The recording store of [storage], built once for this portal."""
+        if not stores:
+            built = store_from_settings(portal.settings)
+            if built is None:
+                raise StoreError('recordings are in object storage but [storage] backend is not "s3"')
+            stores.append(built)
+        return stores[0]
+
     def keys() -> object:
         from livecall_ari.protection.crypto import recording_key_path, recording_keys
 
@@ -95,21 +130,38 @@ def routes(portal: Portal) -> list[BaseRoute]:
         if not row.file:
             return secure(Response(f"the audio is gone (recording {row.state})", status_code=410, media_type="text/plain"))
         leg = request.query_params.get("leg", "")
-        confined = RecordingsFolder.from_settings(portal.settings).locate(
-            leg_path(str(row.file), leg), f"serve recording {row_id(row)} to {ctx.viewer.username}")
-        path = None if confined is None else confined.host
-        if path is None or not path.is_file():
-            return secure(Response("the audio file is missing", status_code=404, media_type="text/plain"))
+        named = PurePosixPath(leg_path(str(row.file), leg))
+        stored = object_of(row_id(row), named.name[len(PurePosixPath(str(row.file)).stem):] if leg in LEGS else "")
+        fetched: Path | None = None  # a sealed object copied here to decrypt as it streams
+        if stored is not None:
+            # In the object store (objects/): any PBX's portal plays any PBX's recordings.
+            try:
+                store = object_store()
+                if row.encrypted:
+                    fetched = fetch_to(store, stored, _temp_file())
+            except StoreError as exc:
+                log.error("recording %s: %s", row_id(row), exc)
+                return secure(Response("the recording store cannot be reached; try again shortly", status_code=503,
+                                       media_type="text/plain"))
+            path = fetched
+        else:
+            confined = RecordingsFolder.from_settings(portal.settings).locate(
+                str(named), f"serve recording {row_id(row)} to {ctx.viewer.username}")
+            path = None if confined is None else confined.host
+            if path is None or not path.is_file():
+                return secure(Response("the audio file is missing", status_code=404, media_type="text/plain"))
         key_ring = keys()
-        size = plain_size(path, key_ring)
+        size = plain_size(path, key_ring) if path is not None else int(stored.size_bytes)  # type: ignore[union-attr]
         try:
             wanted = None if download else parse_range(request.headers.get("range"), size)
             if not download:
                 # Each role's download rule holds on the server, not only in the page's links.
                 wanted = playback_range(wanted, size, can(ctx.viewer, "recordings.download"))
         except RangeNotSatisfiable:
+            _drop(fetched)
             return secure(Response(status_code=416, headers={"Content-Range": f"bytes */{size}"}))
         except PlaybackOnly as refused:
+            _drop(fetched)
             return secure(Response(f"{refused}: play it on the call's page", status_code=403, media_type="text/plain"))
         if starts_playback(wanted):
             action = "recording.download" if download else "recording.play"
@@ -122,10 +174,19 @@ def routes(portal: Portal) -> list[BaseRoute]:
             headers["Content-Range"] = wanted.content_range(size)
         if download:
             headers["Content-Disposition"] = (f'attachment; filename="recording-{row_id(row)}'
-                                              f'{"-" + leg if leg in LEGS else ""}{path.suffix or ".wav"}"')
+                                              f'{"-" + leg if leg in LEGS else ""}{named.suffix or ".wav"}"')
         # The audio's own type (Opus in Ogg or WAV), whether or not it is sealed at rest.
-        response = StreamingResponse(byte_stream(path, key_ring, wanted, size), status_code=206 if wanted else 200,
-                                     media_type=content_type(path.name), headers=headers)
+        if path is not None:
+            body = byte_stream(path, key_ring, wanted, size)
+        else:  # a plain object: the range is a ranged GET on the store
+            try:
+                body = object_store().read(str(stored.key), *((wanted.start, wanted.end) if wanted else (0, None)))  # type: ignore[union-attr]
+            except StoreError as exc:
+                log.error("recording %s: %s", row_id(row), exc)
+                return secure(Response("the recording store cannot be reached; try again shortly", status_code=503,
+                                       media_type="text/plain"))
+        response = StreamingResponse(body, status_code=206 if wanted else 200, media_type=content_type(named.name),
+                                     headers=headers, background=BackgroundTask(_drop, fetched) if fetched else None)
         return secure(response)
 
     async def audio(request: Request, ctx: Ctx) -> Response:

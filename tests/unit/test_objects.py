@@ -194,3 +194,18 @@ def test_another_pbxs_recordings_are_not_this_pbxs_backlog(tmp_path: Path) -> No
                      state="complete", started_at=NOW, ended_at=NOW, size_bytes=10, sha256="0" * 64)
     assert backlog(up.folder).count == 0 and backlog().count == 1
     assert up.run_once() == {"uploaded": 0, "failed": 0, "refused": 0}
+
+
+def test_files_of_another_format_beside_the_stored_object_are_never_uploaded(tmp_path: Path) -> None:
+    up = uploader(tmp_path)
+    data = os.urandom(300)
+    folder = tmp_path / f"asterisk{DIR}/2026/11/29"
+    folder.mkdir(parents=True)
+    (folder / "c7.ogg").write_bytes(data)
+    (folder / "c7-in.ogg").write_bytes(data[:100])
+    (folder / "c7.wav").write_bytes(b"RIFF plain audio the pipeline has not removed yet")
+    Recording.create(call_id="c7", agent="1001", number="+442079460018", purpose="service", file=f"{DIR}/2026/11/29/c7.ogg",
+                     state="complete", started_at=NOW, ended_at=NOW, size_bytes=300, sha256=hashlib.sha256(data).hexdigest())
+    assert up.run_once()["uploaded"] == 1
+    assert sorted(up.store.keys()) == ["pbx-a/2026/11/29/c7-in.ogg", "pbx-a/2026/11/29/c7.ogg"]
+    assert [p.name for p in folder.iterdir()] == ["c7.wav"]  # the pipeline's to remove
