@@ -26,6 +26,8 @@ from livecall_ari.portal.web import Ctx, Portal
 from livecall_ari.protection.registry import pk, row_id
 
 PAGE = 50
+# The gate's decisions, and the call log's mark for a call that rang the organisation (never screened).
+DECISIONS = ("allow", "block", "inbound")
 LONDON = ZoneInfo("Europe/London")
 
 
@@ -63,7 +65,7 @@ def parse_filters(params: Any, parse_number: Any) -> tuple[CallFilters, list[str
     decision = str(params.get("decision", ""))
     filters = CallFilters(
         number=number, agent=str(params.get("agent", "")).strip(),
-        purpose=purpose if purpose in PURPOSES else "", decision=decision if decision in ("allow", "block") else "",
+        purpose=purpose if purpose in PURPOSES else "", decision=decision if decision in DECISIONS else "",
         date_from=_date(str(params.get("from", ""))), date_to=_date(str(params.get("to", ""))),
     )
     return filters, problems

@@ -142,6 +142,9 @@ def test_an_inbound_call_is_in_the_portal_in_a_subject_access_export_and_gone_af
     with closing(_portal(url, "root")) as admin:
         listing = admin.get("/calls", params={"number": caller})
         assert listing.status_code == 200 and call_id in listing.text and ">inbound<" in listing.text
+        only_inbound = admin.get("/calls", params={"decision": "inbound"}).text
+        assert call_id in only_inbound and "<option selected>inbound</option>" in only_inbound
+        assert call_id not in admin.get("/calls", params={"decision": "allow"}).text
         page = admin.get(f"/calls/{call_id}")
         assert page.status_code == 200 and "inbound" in page.text and e164(caller) in page.text
     with closing(_portal(url, "agent1")) as agent:

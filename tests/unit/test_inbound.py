@@ -132,3 +132,10 @@ def test_a_withheld_caller_is_booked_without_a_number_and_unrecorded_calls_have_
     assert books.started("in-3", "anonymous", "01134961001", None) == ""
     assert [c.number for c in GateDecision.select().order_by(GateDecision.call_id)] == ["", ""]
     assert Recording.select().count() == 0
+
+
+def test_the_calls_search_filters_inbound_calls() -> None:
+    from livecall_ari.portal.calls import parse_filters
+
+    assert parse_filters({"decision": "inbound"}, lambda raw: None)[0].decision == "inbound"
+    assert parse_filters({"decision": "answered"}, lambda raw: None)[0].decision == ""
