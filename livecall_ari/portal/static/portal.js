@@ -1,5 +1,23 @@
 // LiveCall portal: the few things that need a script. Everything else is plain HTML forms.
 "use strict";
+
+// Times for people, written as the server writes them (portal/formats.py): London wall-clock time
+// with its zone, "29 Nov 2026 14:05 GMT" (BST in summer), whatever the browser's own locale and
+// zone; "-" for nothing, and text that is no time as it is.
+var LONDON_MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+var LONDON_CLOCK = new Intl.DateTimeFormat("en-GB", {
+  timeZone: "Europe/London", year: "numeric", month: "numeric", day: "numeric",
+  hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZoneName: "short"
+});
+function formatLondon(value) {
+  if (value === null || value === undefined || value === "") return "-";
+  var at = value instanceof Date ? value : new Date(String(value).replace(/([+-]\d\d)(\d\d)$/, "$1:$2"));
+  if (isNaN(at.getTime())) return String(value);
+  var p = {};
+  LONDON_CLOCK.formatToParts(at).forEach(function (part) { p[part.type] = part.value; });
+  return Number(p.day) + " " + LONDON_MONTHS[Number(p.month) - 1] + " " + p.year + " " + p.hour + ":" + p.minute + " " + p.timeZoneName;
+}
+
 (function () {
   function fmt(seconds) {
     seconds = Math.max(0, Math.floor(seconds || 0));
@@ -87,7 +105,7 @@
         var tr = document.createElement("tr");
         tr.dataset.agent = c.agent;
         cell(tr, c.agent); cell(tr, c.number); cell(tr, c.state);
-        cell(tr, c.since ? new Date(c.since).toLocaleTimeString() : "");
+        cell(tr, formatLondon(c.since));
         cell(tr, c.purpose || "-"); cell(tr, c.decision || "-");
         var td = cell(tr, "");
         if (maySupervise) {
@@ -111,7 +129,7 @@
       // Keep the row being used (focus inside it) if its call is still up.
       body.replaceChildren.apply(body, rows);
       problem.hidden = !data.problem; problem.textContent = data.problem || "";
-      state.textContent = "Updated " + new Date().toLocaleTimeString() + ": " + data.calls.length + " call(s).";
+      state.textContent = "Updated " + formatLondon(new Date()) + ": " + data.calls.length + " call(s).";
     };
     var source = new EventSource("/live/events");
     source.addEventListener("calls", function (e) {
