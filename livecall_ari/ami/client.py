@@ -1,15 +1,19 @@
 """A minimal AMI client: log in, send one action, read its response, log off.
 
-LiveCall needs AMI for one action only, ``MixMonitorMute`` (pausing a recording while a caller
-gives card details): there is no dialplan application or ARI route for it, and MUTEAUDIO()
-would mute the call itself, not just the recording. A connection per action keeps it simple;
-pauses are rare.
+LiveCall needs AMI for two actions on recordings: ``MixMonitorMute`` (pausing a recording while
+a caller gives card details) and ``StopMixMonitor`` on another channel than the one running
+(a supervisor's recording when the called party declines): there is no dialplan application or
+ARI route for either, and MUTEAUDIO() would mute the call itself, not just the recording. A
+connection per action keeps it simple; pauses are rare.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
+
+if TYPE_CHECKING:
+    from livecall_ari.config import AmiSettings
 
 
 class AmiError(Exception):
@@ -64,3 +68,19 @@ async def send_action(
                 writer.close()
     except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError) as exc:
         raise AmiError(f"AMI at {host}:{port} unavailable: {exc!r}") from None
+
+
+async def mute_mixmonitor(ami: "AmiSettings", channel: str, on: bool) -> None:
+    """Mute (or unmute) both directions of the MixMonitor on ``channel``; AmiError if not done."""
+    response = await send_action(ami.host, ami.port, ami.user, ami.secret, {
+        "Action": "MixMonitorMute", "Channel": channel, "Direction": "both", "State": "1" if on else "0",
+    })
+    if response.get("Response") != "Success":
+        raise AmiError(f"MixMonitorMute on {channel}: {response.get('Message', '?')}")
+
+
+async def stop_mixmonitor(ami: "AmiSettings", channel: str) -> None:
+    """Stop the MixMonitor on ``channel``; AmiError if not done."""
+    response = await send_action(ami.host, ami.port, ami.user, ami.secret, {"Action": "StopMixMonitor", "Channel": channel})
+    if response.get("Response") != "Success":
+        raise AmiError(f"StopMixMonitor on {channel}: {response.get('Message', '?')}")

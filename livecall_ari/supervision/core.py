@@ -169,6 +169,36 @@ def is_recorded(mode: str, record_monitoring: bool) -> bool:
     return mode == "barge" or record_monitoring
 
 
+# What the call's own recording is doing (recording.models): recorded, paused (the agent's
+# pause code: card details being given), declined (the called party pressed the decline key),
+# or pending (no recording yet: the call is not answered, or its purpose is not recorded).
+CALL_RECORDING_STATES = ("recorded", "paused", "declined", "pending")
+
+
+@dataclass(frozen=True)
+class SpyRecording:
+    """Whether a session's audio is recorded, and whether that recording starts muted."""
+
+    record: bool
+    muted: bool = False
+
+
+def spy_recording(mode: str, record_monitoring: bool, call: str) -> SpyRecording:
+    """A session follows its call's recording (UK GDPR art. 5(1)(c); PCI DSS for card details):
+    nothing of a call whose called party declined; muted while the call's recording is paused,
+    or while there is none yet (it is unmuted when the call's recording starts, and thrown away
+    at the end if the call was never recorded)."""
+    if not is_recorded(mode, record_monitoring) or call == "declined":
+        return SpyRecording(False)
+    return SpyRecording(True, muted=call != "recorded")
+
+
+def keeps_spy_recording(call: str) -> bool:
+    """At a session's end: its recording is kept only if the call's own recording is (a call
+    never recorded, or declined, keeps no audio of its supervision either)."""
+    return call in ("recorded", "paused")
+
+
 def agent_channel(agent: str, channels: str) -> str | None:
     """The first of the space-separated channel names (from ``CHANNELS()``) that belongs to the
     agent's endpoint: ``PJSIP/<agent>-<sequence>``."""

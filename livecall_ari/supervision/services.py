@@ -14,6 +14,7 @@ import json
 import logging
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Mapping, Protocol
 
 from livecall_ari.supervision.core import (
@@ -25,7 +26,9 @@ from livecall_ari.supervision.core import (
     authorise,
     chanspy_options,
     is_recorded,
+    keeps_spy_recording,
     mode_for_digit,
+    spy_recording,
 )
 
 log = logging.getLogger("livecall.supervision")
@@ -58,10 +61,12 @@ class Session:
 
 @dataclass(frozen=True)
 class SpyInstruction:
-    """What the dialplan does next: ChanSpy on ``call_id`` with ``options``, recording into
-    ``recording`` (a file name in the monitor folder) or not, beeping the agent first or not."""
+    """What the dialplan does next: ChanSpy on ``target`` (the agent's channel uniqueid; "" keeps
+    the one in use) with ``options``, recording into ``recording`` (a file name in the monitor
+    folder) or not, beeping the agent first or not. Whether a recording is muted is settled once
+    it runs (:meth:`SupervisionService.sync`)."""
 
-    call_id: str
+    target: str
     options: str
     recording: str
     beep: bool
@@ -75,6 +80,8 @@ class SessionStore(Protocol):
     def add_event(self, session_id: str, at: dt.datetime, event: str, mode: str, detail: Mapping[str, Any]) -> None: ...
 
     def recent(self, limit: int) -> list[Session]: ...
+
+    def recorded_on_call(self, call_id: str) -> list[Session]: ...
 
     def events(self, session_id: str) -> list[dict[str, Any]]: ...
 
@@ -121,6 +128,11 @@ class SupervisionService:
     recordings_dir: str = "/var/spool/asterisk/monitor/livecall"
     clock: Callable[[], dt.datetime] = _utc_now
     new_id: Callable[[], str] = _new_id
+    # The state of a call's own recording (core.CALL_RECORDING_STATES), by call id; sessions
+    # follow it. ``discard(path)`` deletes a session's recording (as Asterisk names it) and
+    # the files beside it, inside the recordings folder only.
+    call_state: Callable[[str], str] = lambda _call_id: "recorded"
+    discard: Callable[[str], None] = lambda _path: None
 
     # -- steps of a session -------------------------------------------------------------------
 
@@ -156,24 +168,29 @@ class SupervisionService:
         joined = dataclasses.replace(session, status="waiting", supervisor_channel=supervisor_channel)
         return joined if self._update(joined, "answered", {}) else None
 
-    def attach(self, session_id: str, channels: str, call_id_of: Mapping[str, str]) -> SpyInstruction | None:
+    def attach(self, session_id: str, channels: str, call_id_of: Mapping[str, str],
+               linked_id_of: Mapping[str, str] | None = None) -> SpyInstruction | None:
         """The agent is on a call: start spying on it. ``channels`` is what ``CHANNELS()``
-        returned for the agent; ``call_id_of`` maps channel names to their uniqueids."""
+        returned for the agent; ``call_id_of`` maps channel names to their uniqueids, and
+        ``linked_id_of`` to their linkedids: the call's id is the linkedid (the uniqueid of the
+        channel that began the call: the agent's own on an outbound call, the caller's on an
+        inbound one), which the call's recording and decisions carry."""
         session = self.store.get(session_id)
         if session is None or session.status != "waiting":
             return None
         name = agent_channel(session.agent, channels)
-        call_id = call_id_of.get(name or "", "")
-        if name is None or not call_id:
+        target = call_id_of.get(name or "", "")
+        if name is None or not target:
             return None
-        recording = self._recording_name(session) if is_recorded(session.mode, self.record_monitoring) else ""
+        call_id = (linked_id_of or {}).get(name, "") or target
+        recording = self._recording_for(session, session.mode, call_id)
         started = dataclasses.replace(
             session, status="active", call_id=call_id, agent_channel=name, started_at=self.clock(),
             recording=recording or session.recording,
         )
         if not self._update(started, "started", {"call_id": call_id, "agent_channel": name, "recorded": bool(recording)}):
             return None
-        return SpyInstruction(call_id, chanspy_options(started.mode), recording, self.beep)
+        return SpyInstruction(target, chanspy_options(started.mode), recording, self.beep)
 
     def switch(self, session_id: str, digit: str) -> SpyInstruction | None:
         """The supervisor pressed 4, 5 or 6: change mode (and record that they did)."""
@@ -181,18 +198,75 @@ class SupervisionService:
         mode = mode_for_digit(digit)
         if session is None or session.status != "active" or mode is None or session.call_id is None:
             return None
-        recording = self._recording_name(session) if is_recorded(mode, self.record_monitoring) else ""
+        recording = self._recording_for(session, mode, session.call_id)
         switched = dataclasses.replace(session, mode=mode, recording=recording or session.recording)
         if not self._update(switched, "switched", {"from": session.mode, "to": mode, "recorded": bool(recording)}):
             return None
-        return SpyInstruction(session.call_id, chanspy_options(mode), recording, False)
+        return SpyInstruction("", chanspy_options(mode), recording, False)
 
     def end(self, session_id: str, reason: str) -> Session | None:
         session = self.store.get(session_id)
         if session is None or session.status in ("ended", "refused"):
             return None
         ended = dataclasses.replace(session, status="ended", ended_at=self.clock(), end_reason=reason or "hangup")
-        return ended if self._update(ended, "ended", {"reason": ended.end_reason, "was": session.status}) else None
+        if not self._update(ended, "ended", {"reason": ended.end_reason, "was": session.status}):
+            return None
+        if ended.call_id and not keeps_spy_recording(self.call_state(ended.call_id)):
+            # The call was never recorded, or its called party declined: nothing of it is kept
+            # (the file is looked for even when the row names none: a recording stopped in a
+            # race may still have written one).
+            return self.discard_recording(ended, "call_not_recorded")
+        return ended
+
+    # -- following the call's own recording -----------------------------------------------------
+
+    def sync(self, session_id: str) -> str:
+        """A session's recording has just started (or restarted after a switch): what it must be
+        now that it runs, from its call's recording: ``record``, ``mute`` or ``stop`` (a session
+        unknown, ended or without a recording stops; fail closed)."""
+        session = self.store.get(session_id)
+        if session is None or session.status != "active" or not session.call_id:
+            return "stop"
+        if not session.recording:
+            self.discard_recording(session, "call_declined")  # discarded while it was starting
+            return "stop"
+        wanted = spy_recording(session.mode, self.record_monitoring, self.call_state(session.call_id))
+        if not wanted.record:
+            self.discard_recording(session, "call_declined")
+            return "stop"
+        return "mute" if wanted.muted else "record"
+
+    def follow_call(self, call_id: str, event: str = "") -> list[tuple[Session, str]]:
+        """The call's own recording changed (``event``: it started, paused, resumed or was
+        declined): each of its recorded sessions, with what its recording must now do
+        (``record``, ``mute`` or ``stop``); a declined call's session recordings are discarded
+        here. A pause mutes whatever the books say (they miss a pause whose mute failed and
+        stopped the call's recording instead)."""
+        state = self.call_state(call_id)
+        if event == "pause" and state == "recorded":
+            state = "paused"
+        steps = []
+        for session in self.store.recorded_on_call(call_id):
+            running = is_recorded(session.mode, self.record_monitoring)  # else stopped on a switch
+            wanted = spy_recording(session.mode, self.record_monitoring, state)
+            if state == "declined":
+                self.discard_recording(session, "call_declined")
+            if running:
+                steps.append((session, "stop" if not wanted.record else "mute" if wanted.muted else "record"))
+        return steps
+
+    def discard_recording(self, session: Session, why: str) -> Session:
+        """Delete a session's recording (its file and the files beside it) and forget it."""
+        try:
+            self.discard(session.recording or self._recording_name(session))
+        except Exception:
+            log.exception("could not delete the supervision recording of session %s", session.id)
+            return session
+        if not session.recording:
+            return session
+        emptied = dataclasses.replace(session, recording=None)
+        self._update(emptied, "recording_discarded", {"why": why, "file": Path(session.recording).name})
+        return emptied
 
     # -- the API --------------------------------------------------------------------------------
 
@@ -231,6 +305,11 @@ class SupervisionService:
 
     def _recording_name(self, session: Session) -> str:
         return f"{self.recordings_dir.rstrip('/')}/supervision/{session.id}.wav"
+
+    def _recording_for(self, session: Session, mode: str, call_id: str) -> str:
+        """The file to record ``mode`` into on this call, or "" (see core.spy_recording)."""
+        wanted = spy_recording(mode, self.record_monitoring, self.call_state(call_id))
+        return self._recording_name(session) if wanted.record else ""
 
     def _update(self, session: Session, event: str, detail: Mapping[str, Any]) -> bool:
         try:

@@ -55,9 +55,32 @@ class DatabaseSessionStore:
         query = SupervisionSession.select().order_by(SupervisionSession.requested_at.desc()).limit(limit)
         return [_session(row) for row in query]
 
+    def recorded_on_call(self, call_id: str) -> list[Session]:
+        """The call's sessions still running that record it."""
+        query = SupervisionSession.select().where(
+            (SupervisionSession.call_id == call_id) & (SupervisionSession.status == "active")
+            & SupervisionSession.recording.is_null(False)
+        )
+        return [_session(row) for row in query]
+
     def events(self, session_id: str) -> list[dict[str, Any]]:
         query = SupervisionEvent.select().where(SupervisionEvent.session == session_id).order_by(SupervisionEvent.id)
         return [
             {"at": _utc(e.at), "event": e.event, "mode": e.mode, "detail": json.loads(e.detail or "{}")}
             for e in query
         ]
+
+
+def call_recording_state(call_id: str) -> str:
+    """The state of a call's own recording, as supervision follows it (core.CALL_RECORDING_STATES):
+    ``declined`` once its called party declined (or its audio is gone), ``paused`` while a pause is
+    open, ``recorded`` while it records, ``pending`` before there is any recording of it."""
+    from livecall_ari.recording.models import Recording, RecordingPause
+
+    row = Recording.get_or_none(Recording.call_id == call_id)
+    if row is None:
+        return "pending"
+    if row.state in ("declined", "deleted") or (row.state != "recording" and not row.file):
+        return "declined"
+    open_pause = RecordingPause.select().where((RecordingPause.recording == row) & RecordingPause.resumed_at.is_null())
+    return "paused" if open_pause.exists() else "recorded"

@@ -10,6 +10,7 @@ decoded from G.711 and checked by frequency: who heard whom.
 from __future__ import annotations
 
 import math
+import os
 import random
 import shutil
 import socket
@@ -21,10 +22,14 @@ import time
 import wave
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from livecall_ari.sandbox.rtp import tone_pcap
 from livecall_ari.sandbox.sipp import SCENARIO_DIR
 from tests.conftest import until
+
+if TYPE_CHECKING:
+    from livecall_ari.config import Settings
 
 AGENT_HZ = 600
 SUPERVISOR_HZ = 1000
@@ -95,6 +100,38 @@ def wav_samples(path: Path) -> list[int]:
         assert w.getsampwidth() == 2 and w.getnchannels() == 1, path
         data = w.readframes(w.getnframes())
     return list(struct.unpack(f"<{len(data) // 2}h", data))
+
+
+def service_settings(env: dict[str, str]) -> "Settings":
+    """The settings a test's service runs with: the environment's, with its own overrides."""
+    from livecall_ari.config import load
+
+    full = {**os.environ, **env}
+    return load(full.get("LIVECALL_CONFIG"), environ=full)
+
+
+def recorded_samples(env: dict[str, str], path: Path) -> list[int]:
+    """A finished recording's samples, as recorded: when the service (its settings in ``env``)
+    encrypts recordings at rest, once it has sealed the file, decrypted with its key."""
+    from livecall_ari.protection.crypto import is_encrypted, plaintext_chunks, recording_keys
+
+    settings = service_settings(env)
+    sizes: list[int] = []
+
+    def finished() -> bool:
+        if not path.exists():
+            return False
+        if settings.protection.encrypt_recordings:
+            return is_encrypted(path)
+        sizes.append(path.stat().st_size)
+        return len(sizes) > 2 and sizes[-1] == sizes[-3] and sizes[-1] > 44
+
+    until(finished, timeout=60, interval=0.3, what=f"{path.name} to be finished")
+    keys = recording_keys(settings) if settings.protection.encrypt_recordings else None
+    data = b"".join(plaintext_chunks(path, keys))
+    assert data[:4] == b"RIFF", path
+    pcm = data[44:]
+    return list(struct.unpack(f"<{len(pcm) // 2}h", pcm[: len(pcm) // 2 * 2]))
 
 
 # -- RTP capture --------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ from tests.integration.supervision_harness import (
     Party,
     channel_names,
     free_port_block,
+    recorded_samples,
     register,
     seconds_with_tone,
     start_party,
@@ -171,7 +172,7 @@ def test_feature_code_modes_route_audio_as_the_mode_says(sandbox: SandboxInfo, m
     if mode == "barge":
         assert row["recording"], "a barge must be recorded"
         recording = Path(sandbox.data["chroot"]) / row["recording"].lstrip("/")
-        assert seconds_with_tone(_finished_wav(recording), SUPERVISOR_HZ) >= HEARD
+        assert seconds_with_tone(recorded_samples(service.env, recording), SUPERVISOR_HZ) >= HEARD
     else:
         assert row["recording"] is None
 

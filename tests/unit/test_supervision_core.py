@@ -4,14 +4,18 @@ from hypothesis import strategies as st
 
 from livecall_ari.config import ConfigError, SupervisionSettings
 from livecall_ari.supervision.core import (
+    CALL_RECORDING_STATES,
     ORIGIN_API,
+    SpyRecording,
     SupervisionRequest,
     agent_channel,
     authorise,
     chanspy_options,
     is_recorded,
+    keeps_spy_recording,
     mode_for_digit,
     policy_from_settings,
+    spy_recording,
 )
 
 
@@ -101,3 +105,20 @@ def test_nothing_but_a_listed_supervisor_is_ever_allowed(supervisor: str, agent:
     decision = authorise(SupervisionRequest(supervisor, agent, "listen"), p)
     assert decision.allowed == (supervisor == "2001" and agent != "2001" and agent == agent.strip() and bool(agent)
                                 and all(c.isascii() and (c.isalnum() or c in "_.+-") for c in agent) and len(agent) <= 64)
+
+
+@pytest.mark.parametrize("mode, monitoring, call, expected", [
+    ("barge", False, "recorded", SpyRecording(True, False)),
+    ("barge", False, "paused", SpyRecording(True, True)),
+    ("barge", False, "pending", SpyRecording(True, True)),
+    ("barge", False, "declined", SpyRecording(False)),
+    ("listen", False, "recorded", SpyRecording(False)),
+    ("listen", True, "paused", SpyRecording(True, True)),
+    ("whisper", True, "declined", SpyRecording(False)),
+])
+def test_a_sessions_recording_follows_its_calls(mode: str, monitoring: bool, call: str, expected: SpyRecording) -> None:
+    assert spy_recording(mode, monitoring, call) == expected
+
+
+def test_only_a_recorded_calls_supervision_recording_is_kept() -> None:
+    assert [s for s in CALL_RECORDING_STATES if keeps_spy_recording(s)] == ["recorded", "paused"]

@@ -52,7 +52,7 @@ def test_a_session_from_a_phone_is_audited_at_every_step(db: None) -> None:
     assert decision.allowed and session is not None and session.status == "waiting"
 
     spy = svc.attach(session.id, "PJSIP/1001-00000001", {"PJSIP/1001-00000001": "call-1"})
-    assert spy is not None and (spy.call_id, spy.options, spy.recording, spy.beep) == ("call-1", "uqEX", "", False)
+    assert spy is not None and (spy.target, spy.options, spy.recording, spy.beep) == ("call-1", "uqEX", "", False)
     barge = svc.switch(session.id, "6")
     assert barge is not None and barge.options == "uqEXB" and barge.recording == "/rec/supervision/s0.wav"
     assert svc.switch(session.id, "7") is None
@@ -142,3 +142,64 @@ def test_the_dialplan_is_generated_with_the_configured_codes() -> None:
     assert f"AGI(agi://127.0.0.1:{settings.fastagi.port}/supervision,authorise," in conf.text
     # Fail closed: without LiveCall's "allow" the only way on is the refusal.
     assert "same => n(refuse),Progress()" in conf.text and "Hangup(21)" in conf.text
+
+
+def _barging(svc: SupervisionService) -> str:
+    _, session = svc.request(SupervisionRequest("2001", "1001", "barge"), "PJSIP/2001-00000002")
+    assert session is not None
+    return session.id
+
+
+def test_a_barge_follows_its_calls_recording_declined_paused_and_resumed(db: None) -> None:
+    state = {"call-1": "pending"}
+    discarded: list[str] = []
+    svc = service(Audit(), call_state=state.__getitem__, discard=discarded.append)
+    sid = _barging(svc)
+    spy = svc.attach(sid, "PJSIP/1001-00000001", {"PJSIP/1001-00000001": "call-1"})
+    # Not answered yet: recorded, but muted until the call's own recording starts.
+    assert spy is not None and spy.recording == "/rec/supervision/s0.wav"
+    assert svc.sync(sid) == "mute"
+    state["call-1"] = "recorded"
+    assert [(s.id, step) for s, step in svc.follow_call("call-1", "started")] == [(sid, "record")]
+    # A pause mutes it even when the books missed the pause (its mute failed, the call's
+    # recording was stopped instead); the resume unmutes it.
+    assert [step for _, step in svc.follow_call("call-1", "pause")] == ["mute"]
+    state["call-1"] = "paused"
+    assert [step for _, step in svc.follow_call("call-1", "resume")] == ["mute"]
+    state["call-1"] = "recorded"
+    assert [step for _, step in svc.follow_call("call-1", "resume")] == ["record"]
+    assert discarded == []
+    # Declined: stopped, its file deleted and forgotten; nothing left to follow.
+    state["call-1"] = "declined"
+    assert [step for _, step in svc.follow_call("call-1", "declined")] == ["stop"]
+    assert discarded == ["/rec/supervision/s0.wav"]
+    stored = svc.session(sid)
+    assert stored is not None and stored.recording is None
+    assert svc.follow_call("call-1") == []
+    assert "recording_discarded" in [e["event"] for e in svc.events(sid)]
+
+
+def test_a_barge_on_a_declined_call_is_not_recorded_and_an_unrecorded_calls_is_thrown_away(db: None) -> None:
+    state = {"call-1": "declined", "call-2": "pending"}
+    discarded: list[str] = []
+    svc = service(Audit(), call_state=state.__getitem__, discard=discarded.append)
+    first = _barging(svc)
+    spy = svc.attach(first, "PJSIP/1001-00000001", {"PJSIP/1001-00000001": "call-1"})
+    assert spy is not None and spy.recording == ""
+    second = _barging(svc)
+    spy = svc.attach(second, "PJSIP/1001-00000003", {"PJSIP/1001-00000003": "call-2"})
+    assert spy is not None and spy.recording == "/rec/supervision/s1.wav"
+    # The call ended without ever being recorded (its purpose is not): the barge goes too.
+    ended = svc.end(second, "call_ended")
+    assert ended is not None and ended.recording is None and discarded[-1] == "/rec/supervision/s1.wav"
+
+
+def test_sync_stops_a_recording_its_session_no_longer_has(db: None) -> None:
+    state = {"call-1": "recorded"}
+    svc = service(Audit(), call_state=state.__getitem__)
+    sid = _barging(svc)
+    assert svc.sync(sid) == "stop"  # not attached yet
+    svc.attach(sid, "PJSIP/1001-00000001", {"PJSIP/1001-00000001": "call-1"})
+    assert svc.sync(sid) == "record"
+    state["call-1"] = "declined"
+    assert svc.sync(sid) == "stop" and svc.sync("nobody") == "stop"
