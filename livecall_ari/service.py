@@ -57,7 +57,7 @@ def build(app: App) -> ServiceDependencies:
     recording = build_recording_service(app)
     handlers: dict[str, Handler] = {"screen": agi_handler, **build_recording_agi(app, recording).handlers()}
     supervision = build_supervision_service(app)
-    handlers.update(supervision_agi_handlers(supervision))
+    handlers.update(supervision_agi_handlers(app, supervision))
     handlers["agent-objection"] = build_agent_objection_agi(app)
     if (problem := secret_problem(s.fastagi.secret)) is not None:
         # Fail closed: without the secret every request would be refused anyway.

@@ -8,7 +8,6 @@ one that stores numbers another way adds a :class:`PersonalTable` entry here.
 from __future__ import annotations
 
 import datetime as dt
-import os
 from dataclasses import dataclass
 from typing import Any, Iterable
 
@@ -179,7 +178,9 @@ FILE_COLUMNS = ("recording", "file")
 
 
 def linked_files(db: peewee.Database, call_ids: list[str]) -> list[tuple[str, str, str]]:
-    """(table, column, path) of existing files named by rows linked to ``call_ids``."""
+    """(table, column, path) of the files named by rows linked to ``call_ids``: paths as Asterisk
+    wrote them, which may lie in a chroot (``[asterisk] root``), so whether each exists is for the
+    caller to find out through the recordings folder (recording.paths)."""
     found: list[tuple[str, str, str]] = []
     if not call_ids:
         return found
@@ -191,6 +192,6 @@ def linked_files(db: peewee.Database, call_ids: list[str]) -> list[tuple[str, st
                 continue
             for row in select_rows(db, table, f"{q('call_id')} IN ({marks})", call_ids):
                 value = row.get(column)
-                if isinstance(value, str) and value.startswith("/") and os.path.isfile(value):
+                if isinstance(value, str) and value.startswith("/"):
                     found.append((table, column, value))
     return found

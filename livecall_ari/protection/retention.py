@@ -17,13 +17,15 @@ from typing import TYPE_CHECKING
 
 from livecall_ari.protection import audit
 from livecall_ari.protection.core import LegalHold, RetainedRecord, RetentionVerdict, retention_plan
-from livecall_ari.protection.registry import delete_recording_linked, pk, row_id
+from livecall_ari.protection.registry import delete_recording_linked, execute, linked_files, pk, q, row_id
 from livecall_ari.protection.models import CallLawfulBasis, LegalHoldRecord, RetentionRun
 from livecall_ari.protection.services import basis_policy, retention_policy
 from livecall_ari.storage.times import from_db, to_db
 from livecall_ari.recording.paths import RecordingsFolder
 
 if TYPE_CHECKING:
+    from peewee import Database
+
     from livecall_ari.app import App
 
 HOLD_KINDS = ("number", "call", "recording")
@@ -81,6 +83,16 @@ def _calls(app: "App") -> list[RetainedRecord]:
     return found
 
 
+def _delete_linked_audio(db: "Database", folder: RecordingsFolder, call_id: str) -> None:
+    """Delete the other recordings of a call (supervisors' listen, whisper and barge recordings:
+    registry.linked_files) and the rows' note of them: they go when the call's recording does."""
+    for table, column, name in linked_files(db, [call_id]):
+        path = folder.locate(name, f"delete {table}.{column} of call {call_id} (retention)")
+        for part in folder.files(path) if path is not None else []:
+            part.unlink(missing_ok=True)
+        execute(db, f"UPDATE {q(table)} SET {q(column)} = NULL WHERE {q(column)} = {db.param}", [name])
+
+
 def run_retention(app: "App", now: dt.datetime, *, dry_run: bool, actor: str) -> RetentionResult:
     """Decide and, unless ``dry_run``, delete what is due; the run is recorded either way."""
     from livecall_ari.gate.models import GateDecision
@@ -113,6 +125,7 @@ def run_retention(app: "App", now: dt.datetime, *, dry_run: bool, actor: str) ->
                 # Uploaded audio (objects/), every version; a store that is down stops the run.
                 delete_objects(objects, [record.id])
                 Recording.update(state="deleted", file=None).where(pk(Recording) == record.id).execute()
+                _delete_linked_audio(db, folder, record.call_id)  # supervisors' recordings of the call
                 audit.append(actor, "retention.delete", audit.subject_for_recording(record.id), details, at=now)
             else:
                 GateDecision.delete().where(pk(GateDecision) == record.id).execute()
@@ -124,6 +137,8 @@ def run_retention(app: "App", now: dt.datetime, *, dry_run: bool, actor: str) ->
                     delete_recording_linked(db, [row_id(r) for r in emptied])  # coaching comments, scorecards
                     Recording.delete().where((Recording.call_id == record.call_id) & (Recording.state == "deleted")).execute()
                     CallLawfulBasis.delete().where(CallLawfulBasis.call_id == record.call_id).execute()
+                    if not Recording.select().where(Recording.call_id == record.call_id).exists():
+                        _delete_linked_audio(db, folder, record.call_id)  # of a call never recorded
                 audit.append(actor, "retention.delete", audit.subject_for_call(record.call_id), details | {"decision": record.id}, at=now)
     RetentionRun.update(finished_at=to_db(now), deleted=json.dumps(result.deleted_counts())).where(RetentionRun.id == run.id).execute()
     return result
