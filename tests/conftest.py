@@ -5,7 +5,15 @@ from __future__ import annotations
 import time
 from typing import Callable, TypeVar
 
+from hypothesis import settings
+
 T = TypeVar("T")
+
+# No per-example time limit for property tests: scripts/test runs the unit tests beside the
+# integration tests on two cores, where a slow example says nothing (speed is measured in
+# benchmarks/, not in tests).
+settings.register_profile("livecall", deadline=None)
+settings.load_profile("livecall")
 
 
 def until(condition: Callable[[], T], timeout: float = 10.0, interval: float = 0.05, what: str = "") -> T:
