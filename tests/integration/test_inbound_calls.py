@@ -5,6 +5,7 @@ gone after erasure."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import random
@@ -43,6 +44,19 @@ def host(sandbox: SandboxInfo, asterisk_path: str) -> Path:
 
 def prompt(sandbox: SandboxInfo, name: str) -> audio.Samples:
     return audio.read_ulaw(Path(sandbox.data["chroot"]) / "usr/share/asterisk/sounds" / f"{name}.ulaw")
+
+
+def notice_found(haystack: audio.Samples, notice: audio.Samples) -> float:
+    """The share of the notice's seconds found, each near its place, at the start of ``haystack``.
+    Second by second, because on a loaded machine a recording's first frames can come unevenly
+    and shift the rest by a few tens of ms: one correlation over the whole prompt then drops,
+    though every word is there. Audio without the notice scores 0."""
+    step, hits, chunks = audio.RATE, 0, 0
+    for start in range(0, len(notice) - step + 1, step):
+        chunks += 1
+        r, _ = audio.best_match(haystack[max(0, start - step // 2):], notice[start:start + step], window_ms=20)
+        hits += r > 0.8
+    return hits / chunks
 
 
 def ring(sandbox: SandboxInfo, caller: str, hold_ms: int) -> None:
@@ -99,18 +113,20 @@ def test_the_caller_hears_the_inbound_notice_and_reaches_the_destination_and_the
     [heard_file] = until(lambda: set(sandbox.heard_dir.glob(f"inbound-{DID}-*-heard.wav")) - before,
                          what="the caller's recording of what it heard")
     until(lambda: audio.samples_when_complete(heard_file) > notice_s * audio.RATE, what="the notice in it")
-    r, lag = audio.best_match(audio.read_wav(heard_file), notice)
-    assert r > 0.8 and lag < 0.5, (r, lag)
+    assert notice_found(audio.read_wav(heard_file), notice) >= 0.7
 
     # The recording: the caller's number, the agent who answered, its basis and retention.
     row = finished_recording(service, e164(caller))
     assert (row["direction"], row["purpose"], row["agent"], row["state"]) == ("inbound", "inbound", AGENT, "complete")
-    assert row["lawful_basis"] == "legitimate_interests" and row["retention_until"] is not None
+    # Kept as [protection] retention says (recordings/*=365 unless the settings name inbound).
+    started = dt.date.fromisoformat(str(row["started_at"])[:10])
+    assert row["lawful_basis"] == "legitimate_interests" and row["retention_until"] == str(started + dt.timedelta(days=365))
     mixed_file = host(sandbox, row["file"])
     # It holds the notice (in the leg the caller heard), then the call with the agent.
     heard_leg = audio.read_wav(mixed_file.with_name(mixed_file.stem + "-out.wav"))
-    r, lag = audio.best_match(heard_leg, notice)
-    assert r > 0.8 and lag < 0.5, (r, lag)
+    assert notice_found(heard_leg, notice) >= 0.7
+    said_leg = audio.read_wav(mixed_file.with_name(mixed_file.stem + "-in.wav"))
+    assert notice_found(said_leg, notice) == 0  # the check tells the notice from the caller's words
     assert row["duration_ms"] / 1000 == pytest.approx(notice_s + hold_s, abs=2.0)
     # The call log and the notice's record.
     [call] = [d for d in service.decisions() if d["call_id"] == row["call_id"]]
