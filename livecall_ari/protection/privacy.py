@@ -33,7 +33,8 @@ def privacy_notice(settings: config.Settings, bases: LawfulBasisPolicy, retentio
 We record calls from time to time for {p.recording_purposes}. When we call you, or you call us,
 you may hear a message telling you the call is recorded. We also keep a record of each call we
 make (the number, when, why, and the checks we made against the Telephone Preference Service
-and our own list of people who asked us not to call).
+and our own list of people who asked us not to call), and of each call you make to us (your
+number, the number you called, when, and who answered).
 
 ## Why we are allowed to
 
