@@ -63,17 +63,17 @@ class RecordingService:
     reconcile_every: float = 60.0
     # Below this much free space on the recordings disk, the catch-up raises the alarm.
     min_free_bytes: int = 1024 * 1024 * 1024
-    # Files last written before this (epoch seconds) were examined by an earlier reconcile.
-    _examined_before: float = field(default=0.0, init=False)
-
-    # -- events from the dialplan ---------------------------------------------------------
     compactor: Compactor | None = None
     workers: int = 2
-
-    def started(self, call_id: str, number: str, agent: str, purpose: str, file: RecordingPath,
+    # Files last written before this (epoch seconds) were examined by an earlier reconcile.
+    _examined_before: float = field(default=0.0, init=False)
     _pool: ThreadPoolExecutor | None = field(default=None, init=False)
     _waiting: int = field(default=0, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+
+    # -- events from the dialplan ---------------------------------------------------------
+
+    def started(self, call_id: str, number: str, agent: str, purpose: str, file: RecordingPath,
                 direction: str = "outbound") -> Recording:
         existing = Recording.get_or_none(Recording.call_id == call_id)
         if existing is not None:
@@ -87,8 +87,7 @@ class RecordingService:
         return Recording.create(
             call_id=call_id, organisation=self.organisation, agent=agent, number=number, purpose=purpose,
             tags=tags, file=file.asterisk, state="recording", started_at=to_db(self.clock()), lawful_basis=basis,
-            lawful_basis_reason=reason,
-            direction=direction,
+            lawful_basis_reason=reason, direction=direction,
         )
 
     def notice(self, call_id: str, number: str, prompt: str, started_epoch: str, status: str, key: str,
@@ -147,12 +146,12 @@ class RecordingService:
         hung_up = hung_up or self.clock()
         data = None if confined is None else _settled_bytes(confined.host, settle_seconds)
         ended = self.clock()
+        stored: StoredObject | None = None
         if confined is None:
             row.state = "missing"  # the row names a file outside the folder: never read it
         elif data is None:
             row.state = "missing"
             log.error("recording of call %s: its file %s is missing", call_id, row.file)
-        stored: StoredObject | None = None
         else:
             duration_ms = core.wav_duration_ms(data)
             ran_ms = int((hung_up - (from_db(row.started_at) or hung_up)).total_seconds() * 1000) if at_hangup else None
@@ -175,15 +174,10 @@ class RecordingService:
             row.retention_until = self.keep_until(row.purpose, row.tags, row.lawful_basis, from_db(row.started_at) or ended)
         row.ended_at = to_db(ended)
         row.save()
-        return row
-
-    # -- checks and catching up -----------------------------------------------------------
-
-    def verify(self) -> list[tuple[Recording, str]]:
         if stored is not None and confined is not None:
             self._discard_wavs(confined)  # only now that the row names the stored object
-        """Re-check every kept recording: ``ok``, ``missing`` or ``changed`` (checksum differs)."""
-        results: list[tuple[Recording, str]] = []
+        return row
+
     def finish_later(self, call_id: str, hung_up: dt.datetime) -> "Future[Recording | None]":
         """:meth:`finish` in one of the service's own ``workers`` threads: encoding and sealing
         never share a thread with the call path, and at most ``workers`` recordings are finished
@@ -254,6 +248,11 @@ class RecordingService:
                       row.call_id, found.asterisk, stored_as)
         return True
 
+    # -- checks and catching up -----------------------------------------------------------
+
+    def verify(self) -> list[tuple[Recording, str]]:
+        """Re-check every kept recording: ``ok``, ``missing`` or ``changed`` (checksum differs)."""
+        results: list[tuple[Recording, str]] = []
         for row in Recording.select().where(Recording.state == "complete").order_by(Recording.started_at):
             confined = self.folder.locate(row.file or "", f"verify recording of call {row.call_id}")
             if confined is None or not confined.host.exists():
@@ -311,17 +310,20 @@ class RecordingService:
                 found = self.folder.locate(asterisk_path, "book a recording found in the recordings folder")
                 if found is None:
                     continue  # a symlink leading out of the folder
+                if self._leftover(found):
+                    counts["leftovers"] = counts.get("leftovers", 0) + 1
+                    continue
                 call_id = path.stem
                 try:
                     mtime = path.stat().st_mtime
                 except FileNotFoundError:
                     continue  # deleted since the scan (erasure, retention, a declined call)
-                if self._leftover(found):
-                    counts["leftovers"] = counts.get("leftovers", 0) + 1
-                    continue
                 # The file is named after the gate's call id: its decision says who and what.
                 decision = GateDecision.get_or_none(GateDecision.call_id == call_id)
-                if decision is not None:
+                if decision is not None and decision.decision == core.INBOUND:
+                    # An inbound call's row holds the caller's number (its "dialled" is the DID).
+                    self.started(call_id, decision.number, decision.agent, core.INBOUND, found, direction=core.INBOUND)
+                elif decision is not None:
                     self.started(call_id, decision.dialled, decision.agent, decision.purpose, found)
                 else:
                     self.started(call_id, "", "", "unknown", found)

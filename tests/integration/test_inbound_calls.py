@@ -26,6 +26,8 @@ from tests.integration.harness import LIVECALL, SandboxInfo, Service, answering_
 pytestmark = pytest.mark.sandbox
 
 PASSWORD = "a long enough password"
+# These tests read MixMonitor's WAVs as recorded (compaction and sealing have their own tests).
+AS_RECORDED = {"LIVECALL_RECORDING_FORMAT": "wav", "LIVECALL_PROTECTION_ENCRYPT_RECORDINGS": "false"}
 AGENT = "1001"
 DID = "0113496" + AGENT  # the sandbox's DIDs ring the desk phone of their last four digits
 
@@ -100,7 +102,7 @@ def _answers(url: str) -> bool:
 def test_the_caller_hears_the_inbound_notice_and_reaches_the_destination_and_the_call_is_recorded(
     sandbox: SandboxInfo, make_service: Any
 ) -> None:
-    service: Service = make_service()
+    service: Service = make_service(**AS_RECORDED)
     caller = caller_number()
     before = set(sandbox.heard_dir.glob(f"inbound-{DID}-*-heard.wav"))
     hold_s = 3
@@ -141,7 +143,7 @@ def test_an_inbound_call_is_in_the_portal_in_a_subject_access_export_and_gone_af
 ) -> None:
     from livecall_ari.config import load
 
-    service: Service = make_service()
+    service: Service = make_service(**AS_RECORDED)
     web = load().web
     url = f"http://{web.host}:{web.port}"
     for name, role, ext in (("root", "admin", ""), ("agent1", "agent", AGENT), ("agent2", "agent", "1002")):
@@ -193,7 +195,7 @@ def test_an_inbound_call_is_on_the_live_board_and_a_supervisor_can_listen_to_it(
     from livecall_ari.sandbox.sipp import AGENT_HZ
     from tests.integration.supervision_harness import start_party, wait_until_heard
 
-    service: Service = make_service(LIVECALL_SUPERVISION_SUPERVISORS="2001")
+    service: Service = make_service(**AS_RECORDED, LIVECALL_SUPERVISION_SUPERVISORS="2001")
     web = load().web
     url = f"http://{web.host}:{web.port}"
     _add_user(service.env, "lead", "supervisor", "2001")

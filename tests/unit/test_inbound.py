@@ -139,3 +139,17 @@ def test_the_calls_search_filters_inbound_calls() -> None:
 
     assert parse_filters({"decision": "inbound"}, lambda raw: None)[0].decision == "inbound"
     assert parse_filters({"decision": "answered"}, lambda raw: None)[0].decision == ""
+
+
+def test_the_catch_up_books_an_inbound_calls_file_with_the_callers_number(tmp_path: Path) -> None:
+    # inbound-start booked the call (the call log row) but its recording row was lost: the
+    # catch-up finds the file and books it as the inbound call it is, never with the DID.
+    recordings = service(tmp_path, [])
+    GateDecision.create(call_id="in-4", agent="1001", dialled="01134961001", number="+442079460555", purpose="inbound",
+                        decision="inbound", entry="inbound", decided_at=NOW)
+    put(tmp_path, "in-4", 1.5, age_s=3600)
+
+    assert recordings.reconcile()["registered"] == 1
+
+    row = Recording.get(Recording.call_id == "in-4")
+    assert (row.direction, row.number, row.agent, row.purpose, row.state) == ("inbound", "+442079460555", "1001", "inbound", "complete")
