@@ -33,15 +33,23 @@ def main(ctx: click.Context, config_path: Path | None) -> None:
 
 @main.command()
 @click.option("--force", is_flag=True, help="Regenerate secrets even if the file exists.")
+@click.option("--organisation-name", default=None, help="The organisation's name, as called parties hear it (PECR reg 24).")
+@click.option("--contact-number", default=None, help="A number called parties can reach the organisation on (freephone or other).")
+@click.option("--contact-address", default=None, help="The organisation's postal address (lines separated by commas).")
 @click.pass_obj
-def init(app: App, force: bool) -> None:
-    """Write the settings file with freshly generated secrets (ARI password, API token)."""
+def init(app: App, force: bool, organisation_name: str | None, contact_number: str | None, contact_address: str | None) -> None:
+    """Write the settings file with freshly generated secrets (ARI password, API token), and the
+    organisation's name and contact details (asked for on a terminal unless given as options)."""
     settings = app.settings
     assert settings.path is not None
+    details = _organisation_details(settings.organisation, organisation_name, contact_number, contact_address,
+                                    ask=sys.stdin.isatty())
     if settings.path.exists() and not force:
-        if config.ensure_secrets(settings):
+        secrets = config.ensure_secrets(settings)
+        if secrets or details:
             _write_private(settings.path, config.dump(settings))
-            click.echo(f"{settings.path}: added missing secrets")
+            added = [what for what, done in (("missing secrets", secrets), ("the organisation's details", details)) if done]
+            click.echo(f"{settings.path}: added {' and '.join(added)}")
         else:
             click.echo(f"{settings.path}: already initialised")
     else:
@@ -73,6 +81,23 @@ def init(app: App, force: bool) -> None:
     app.database()
     url = settings.database_url()
     click.echo(f"database: {url.split('@')[-1] if '@' in url else url}")  # a URL's password stays out
+
+
+def _organisation_details(org: config.OrganisationSettings, name: str | None, number: str | None, address: str | None,
+                          ask: bool) -> bool:
+    """Set what the options give; on a terminal, ask for what is still missing (never without
+    one: CI and scripts run init with no terminal). True when something changed."""
+    before = (org.name, org.contact_number, org.contact_address)
+    if name is None and ask and not org.named():
+        name = click.prompt("Organisation name (called parties hear it)", default="", show_default=False)
+    if number is None and ask and not org.contact_number:
+        number = click.prompt("Contact number (freephone or other)", default="", show_default=False)
+    if address is None and ask and not org.contact_address:
+        address = click.prompt("Postal address (lines separated by commas)", default="", show_default=False)
+    org.name = name.strip() if name and name.strip() else org.name
+    org.contact_number = number.strip() if number is not None else org.contact_number
+    org.contact_address = address.strip() if address is not None else org.contact_address
+    return (org.name, org.contact_number, org.contact_address) != before
 
 
 def _write_private(path: Path, text: str) -> None:
