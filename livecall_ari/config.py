@@ -153,6 +153,9 @@ class RecordingSettings:
     policy: str = "all"
     # Which calls carry the recording notice: "all", "marketing", "service" or "none".
     notice: str = "all"
+    # Whether calls to short codes and text relay (NHS 111, 101, 116 123, 18001 + number...) are
+    # recorded, under `policy`; they never carry the notice (docs/recording.md).
+    record_special_numbers: bool = False
     # The prompt the called party hears on answer (a sound name, without extension).
     notice_prompt: str = "livecall/notice"
     # Keys the called party can press while the notice plays.

@@ -18,7 +18,7 @@ from typing import Any, Mapping
 import jinja2
 
 from livecall_ari.config import Settings
-from livecall_ari.gate.core import CONTEXT_ALLOWED, CONTEXT_BLOCKED, EMERGENCY_NUMBERS, PURPOSES
+from livecall_ari.gate.core import CONTEXT_ALLOWED, CONTEXT_BLOCKED, EMERGENCY_NUMBERS, GATED_PURPOSES, PURPOSES
 from livecall_ari.recording.core import RecordingPolicy
 
 # Shipped inside the package (a wheel holds them as plain files, so Jinja's loader reads them).
@@ -104,6 +104,8 @@ def template_context(settings: Settings, extra: Mapping[str, Any] | None = None)
         "recordings_dir": dialplan_escape(rec_dir),
         "recorded_purposes": "|".join(p for p in PURPOSES if policy.records(p)),
         "noticed_purposes": "|".join(p for p in PURPOSES if policy.notifies(p)),
+        # Their allowed calls present the caller ID whatever the endpoint withholds.
+        "gated_purposes": "|".join(GATED_PURPOSES),
         # Each leg beside the mixed file: -in what the called party said, -out what they heard.
         "per_leg_options": "r(${LIVECALL_STEM}-in.wav)t(${LIVECALL_STEM}-out.wav)" if settings.recording.per_leg else "",
         "roleplay_pattern": settings.recording.roleplay_prefix,

@@ -35,6 +35,8 @@ class GateAgiHandler:
         if decision.allowed:
             # What the trunk dials: the allowed context dials this, never ${EXTEN}.
             await session.set_variable("LIVECALL_NUMBER", decision.dial)
+            if decision.reasons:  # special_number: no notice, recorded only if the policy says so
+                await session.set_variable("LIVECALL_REASONS", ",".join(decision.reasons))
         else:
             await session.set_variable("LIVECALL_REASONS", ",".join(decision.reasons))
             await session.set_variable("LIVECALL_PROMPTS", prompts_for(decision))

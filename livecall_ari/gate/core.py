@@ -13,11 +13,17 @@ import re
 from dataclasses import dataclass, field
 from typing import Mapping, Protocol
 
-# Dialled as is, these always connect: the dialplan sends them straight to the trunk before the
-# gate, and the gate allows them too should one ever reach it.
-EMERGENCY_NUMBERS = frozenset({"999", "112"})
+# Dialled as is, these (999, 112, 18000) always connect: the dialplan sends them straight to
+# the trunk before the gate, and the gate allows them too should one ever reach it.
+from livecall_ari.gate.numbering import EMERGENCY_NUMBERS as EMERGENCY_NUMBERS
+from livecall_ari.gate.numbering import SpecialNumber, special_number
 
-PURPOSES = ("marketing", "service", "claims", "internal")
+PURPOSES = ("marketing", "service", "claims", "pensions", "internal")
+# The purposes the PECR rules screen (direct marketing, claims management under reg 21A,
+# pension schemes under reg 21B); their allowed calls always present the caller ID (reg 21(A1)).
+GATED_PURPOSES = ("marketing", "claims", "pensions")
+# The reason an allowed call to a short code or through text relay carries (gate/numbering.py).
+SPECIAL_NUMBER = "special_number"
 
 # What a dialled string must be, wholly, before anything decides on it or dials it: an optional
 # "+" and 3 to 20 ASCII digits (the outside-line prefix included). The generated dialplan's
@@ -117,13 +123,20 @@ def invalid(attempt: CallAttempt) -> Decision:
 
 def decide(attempt: CallAttempt, decider: Decider, outside_line_prefix: str = "", number_format: str = "national") -> Decision:
     """The gate's decision: anything but a whole number is refused before any decider sees it;
-    emergency numbers always pass; everything else is the decider's. An allowed decision
-    carries the number the trunk dials (``dial``), refused if the decider's number is no
-    whole number either."""
+    emergency numbers always pass, and so do the other short codes (``special_number``); a text
+    relay call is the decider's for the number behind the prefix; everything else is the
+    decider's. An allowed decision carries the number the trunk dials (``dial``), refused if
+    the decider's number is no whole number either."""
     if not is_whole_number(attempt.dialled):
         return invalid(attempt)
+    special = special_number(strip_prefix(attempt.dialled, outside_line_prefix))
     if is_emergency(attempt.dialled, outside_line_prefix):
         decision = Decision(True, strip_prefix(attempt.dialled, outside_line_prefix), ("emergency",))
+    elif special is not None and special.relay_prefix:
+        return _relayed(attempt, special, decider)
+    elif special is not None:
+        decision = Decision(True, special.digits, (SPECIAL_NUMBER,),
+                            {"special_number": special.name, "purpose": attempt.purpose})
     else:
         decision = decider.decide(attempt)
     if not decision.allowed:
@@ -132,6 +145,20 @@ def decide(attempt: CallAttempt, decider: Decider, outside_line_prefix: str = ""
     if dial is None:
         return Decision(False, decision.number, ("invalid_number",), decision.evidence)
     return dataclasses.replace(decision, dial=dial)
+
+
+def _relayed(attempt: CallAttempt, special: SpecialNumber, decider: Decider) -> Decision:
+    """A text relay call: the decider screens the number behind the prefix as if dialled alone;
+    allowed, the trunk dials the prefix and that number's national form (how Relay UK takes it)."""
+    inner = decider.decide(dataclasses.replace(attempt, dialled=special.relayed))
+    evidence = {**inner.evidence, "special_number": special.name, "relay_prefix": special.relay_prefix}
+    if not inner.allowed:
+        return Decision(False, inner.number, inner.reasons, evidence)
+    national = trunk_number(inner.number, "national")
+    dial = special.relay_prefix + national if national is not None and not national.startswith("+") else ""
+    if not is_whole_number(dial):
+        return Decision(False, inner.number, ("invalid_number",), evidence)
+    return Decision(True, inner.number, (*inner.reasons, SPECIAL_NUMBER), evidence, dial)
 
 
 def refusal(reason: str, number: str) -> Decision:

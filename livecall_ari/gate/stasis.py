@@ -76,6 +76,8 @@ class GateStasisApp:
             # The context carries the verdict; LIVECALL_NUMBER is what the trunk dials (the
             # allowed context never dials ${EXTEN}).
             await self.channels.set_variable(channel_id, "LIVECALL_NUMBER", decision.dial)
+            if decision.reasons:  # special_number: no notice, recorded only if the policy says so
+                await self.channels.set_variable(channel_id, "LIVECALL_REASONS", ",".join(decision.reasons))
             await self.channels.continue_in_dialplan(channel_id, CONTEXT_ALLOWED, extension, 1)
             return
         await self.channels.set_variable(channel_id, "LIVECALL_REASONS", ",".join(decision.reasons))

@@ -91,6 +91,10 @@ PHONES = (
     {"name": "1002", "label": "Agent 1002", "set_var": ["LIVECALL_PURPOSE=service"]},
     # Agent 1003 uses the FastAGI entry, to prove both entries reach the same decision.
     {"name": "1003", "label": "Agent 1003", "set_var": ["LIVECALL_ENTRY=agi"]},
+    # Agent 1004's endpoint withholds its number (callerid_privacy): screened calls present it anyway.
+    {"name": "1004", "label": "Agent 1004", "privacy": "prohib"},
+    # Agent 1005 makes calls about pension schemes (PECR reg 21B).
+    {"name": "1005", "label": "Agent 1005", "set_var": ["LIVECALL_PURPOSE=pensions"]},
     {"name": "2001", "label": "Supervisor 2001"},
     # A second supervisor's desk phone, for refusals (authorised only when a test says so).
     {"name": "2002", "label": "Supervisor 2002"},
@@ -126,7 +130,7 @@ class Sandbox:
         phones = []
         for phone in PHONES:
             password = passwords.setdefault(str(phone["name"]), secrets.token_urlsafe(12))
-            phones.append({"set_var": [], "context": "", **phone, "password": password})
+            phones.append({"set_var": [], "context": "", "privacy": "", **phone, "password": password})
         self._save_state(state)
         return phones
 

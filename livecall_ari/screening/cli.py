@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import getpass
 import json
@@ -14,10 +15,10 @@ import click
 
 from livecall_ari import config
 from livecall_ari.app import App
-from livecall_ari.gate.core import PURPOSES, CallAttempt
-from livecall_ari.screening.core import CONSENT_SCOPES
+from livecall_ari.gate.core import PURPOSES, CallAttempt, decide, is_whole_number
+from livecall_ari.screening.core import CONSENT, CONSENT_SCOPES, RELATIONSHIP
 from livecall_ari.screening.lists import LIST_NAMES, ImportRefused, ImportReport
-from livecall_ari.screening.numbers import NumberParser
+from livecall_ari.screening.numbers import NumberParser, compact
 from livecall_ari.screening.core import ScreeningPolicy
 from livecall_ari.screening.services import ScreeningDecider, build_decider, list_files, lists_directory, policy_from_settings
 from livecall_ari.screening.store import ScreeningStore
@@ -260,17 +261,28 @@ def consent_group() -> None:
 @consent_group.command("add")
 @click.argument("number")
 @click.option("--evidence", required=True, help="How consent was given (call id, form, recording...).")
-@click.option("--scope", type=click.Choice(CONSENT_SCOPES), default="marketing", show_default=True,
-              help="Which calls it covers; claims-management calls need claims or all.")
+@click.option("--scope", type=click.Choice(CONSENT_SCOPES), default=None,
+              help="Which calls it covers (default marketing); claims-management calls need claims or all, "
+                   "calls about pension schemes pensions or all.")
+@click.option("--relationship", is_flag=True,
+              help="Record an existing client relationship instead of a consent (pension calls only, PECR "
+                   "reg 21B(2)): it lets pension calls through consent_required, never through the TPS.")
 @_organisation
 @_by
 @click.pass_obj
-def consent_add(app: App, number: str, evidence: str, scope: str, organisation: str | None, by: str | None) -> None:
-    """Record that NUMBER's subscriber consents to this organisation's calls."""
+def consent_add(app: App, number: str, evidence: str, scope: str | None, relationship: bool, organisation: str | None,
+                by: str | None) -> None:
+    """Record that NUMBER's subscriber consents to this organisation's calls (or, with
+    --relationship, is an existing client who might reasonably expect its pension calls)."""
+    if relationship and scope not in (None, "pensions"):
+        raise click.BadParameter(f"a relationship covers pension calls only, not {scope!r}", param_hint="--scope")
+    scope = "pensions" if relationship else (scope or "marketing")
     key, e164 = _key(app, number)
     org = organisation or app.settings.organisation.id
-    record = _store(app).add_consent(org, key, _now(), by or _user(), evidence, scope)
-    click.echo(f"consent {record.id}: {e164} ({org}, {scope}) recorded {record.given_at:%Y-%m-%d %H:%M} UTC by {record.recorded_by}")
+    basis = RELATIONSHIP if relationship else CONSENT
+    record = _store(app).add_consent(org, key, _now(), by or _user(), evidence, scope, basis)
+    what = "client relationship" if relationship else "consent"
+    click.echo(f"{what} {record.id}: {e164} ({org}, {scope}) recorded {record.given_at:%Y-%m-%d %H:%M} UTC by {record.recorded_by}")
 
 
 @consent_group.command("withdraw")
@@ -301,7 +313,7 @@ def consent_list(app: App, number: str | None, organisation: str | None, as_json
     rows = _store(app).consents(org, key)
     items = [
         {"id": r.id, "number": f"+{r.number}", "given_at": _iso(r.given_at), "recorded_by": r.recorded_by,
-         "evidence": r.evidence, "scope": r.scope, "withdrawn_at": _iso(r.withdrawn_at) or None,
+         "evidence": r.evidence, "scope": r.scope, "basis": r.basis, "withdrawn_at": _iso(r.withdrawn_at) or None,
          "withdrawal": r.withdrawal_reason}
         for r in rows
     ]
@@ -310,7 +322,8 @@ def consent_list(app: App, number: str | None, organisation: str | None, as_json
         return
     for item in items:
         withdrawn = f" (withdrawn {item['withdrawn_at']})" if item["withdrawn_at"] else ""
-        click.echo(f"{item['id']}\t{item['number']}\t{item['scope']}\t{item['given_at']}\t{item['evidence']}{withdrawn}")
+        scope = f"{item['scope']} (relationship)" if item["basis"] == RELATIONSHIP else item["scope"]
+        click.echo(f"{item['id']}\t{item['number']}\t{scope}\t{item['given_at']}\t{item['evidence']}{withdrawn}")
     if not items:
         click.echo("no consent records", err=True)
 
@@ -344,7 +357,15 @@ def screen(app: App, number: str, purpose: str, at_text: str | None, caller_id: 
         caller_id=None if presented.strip().lower() in ("", "anonymous") else presented,
         organisation=organisation or app.settings.organisation.id,
     )
-    decision = decider.decide(attempt)
+    # Typed by a person ("020 7946 0018"): once its punctuation is dropped, a whole number goes
+    # through the gate's own decide(), as a dialled one would (short codes and text relay are
+    # the gate's, not the rules'); anything else is for the rules' parser as written.
+    digits = compact(number)
+    if is_whole_number(digits):
+        decision = decide(dataclasses.replace(attempt, dialled=digits), decider, app.settings.gate.outside_line_prefix,
+                          app.settings.asterisk.trunk_number_format)
+    else:
+        decision = decider.decide(attempt)
     if as_json:
         click.echo(json.dumps({
             "decision": decision.verdict, "allowed": decision.allowed, "reasons": list(decision.reasons),

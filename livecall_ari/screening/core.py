@@ -1,4 +1,4 @@
-"""The screening rules (PECR regulations 21 and 21A): a call and the lists in, a decision out.
+"""The screening rules (PECR regulations 21, 21A and 21B): a call and the lists in, a decision out.
 
 Pure: no database, no files, no clock. The adapters hand in the lists as lookup objects
 (:class:`NumberList` over sorted integer arrays, :class:`PermissionRecords` for the
@@ -13,9 +13,13 @@ For marketing calls (and claims-management calls, which are marketing calls too)
   local date is a bank holiday of the configured nation;
 * ``caller_id``: the presented caller ID is withheld, or not a UK number that can be rung back;
 * ``stale_list``: a list is missing, or its snapshot is more than 28 days older than the call;
-* ``consent_required``: claims-management calls need a consent covering claims (reg 21A).
+* ``consent_required``: claims-management calls need a consent covering claims (reg 21A);
+  calls about pension schemes need a consent covering pensions or a recorded existing client
+  relationship (reg 21B), whatever the TPS says. A relationship is not a consent: it never lifts
+  a TPS or CTPS listing (reg 21 still applies to the same call).
 
 Service calls are checked only for a valid number; internal calls and 999/112 always pass.
+Short codes and text relay are the gate's (gate/numbering.py), before these rules.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from typing import Callable, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from livecall_ari.gate.core import GATED_PURPOSES as GATED_PURPOSES
 from livecall_ari.gate.core import CallAttempt, Decision
 from livecall_ari.screening.hours import BankHolidays, CallingHours
 from livecall_ari.screening.numbers import EMERGENCY_NUMBERS, Number, NumberParser
@@ -44,8 +49,12 @@ REASONS = (
     "bank_holiday",
     "caller_id",
 )
-GATED_PURPOSES = ("marketing", "claims")
-CONSENT_SCOPES = ("marketing", "claims", "all")
+CONSENT_SCOPES = ("marketing", "claims", "pensions", "all")
+# A consent record's basis: the subscriber's consent, or (pensions only, reg 21B(2)) an existing
+# client relationship in which such calls might reasonably be envisaged.
+CONSENT = "consent"
+RELATIONSHIP = "relationship"
+CONSENT_BASES = (CONSENT, RELATIONSHIP)
 EPOCH = dt.date(1970, 1, 1)
 
 
@@ -115,7 +124,9 @@ class Objection:
 @dataclass(frozen=True)
 class Consent:
     """A person told this organisation they do not object to its calls (reg 21(4)), until
-    withdrawn (21(5)). ``scope`` is ``marketing``, ``claims`` or ``all``."""
+    withdrawn (21(5)). ``scope`` is ``marketing``, ``claims``, ``pensions`` or ``all``. With
+    ``basis`` ``relationship`` it records an existing client relationship instead (reg 21B(2)):
+    it covers pension calls' consent_required, never a TPS listing."""
 
     id: int
     organisation: str
@@ -125,6 +136,7 @@ class Consent:
     evidence: str
     scope: str
     withdrawn_at: dt.datetime | None = None
+    basis: str = CONSENT
 
     def covers(self, purpose: str, at: dt.datetime, objection: Objection | None) -> bool:
         if self.scope not in ("all", purpose) or self.given_at > at:
@@ -223,9 +235,12 @@ class Screener:
             evidence["objection_id"] = str(objection.id)
         consent = lists.records.consent(attempt.organisation, key)
         consented = consent is not None and consent.covers(purpose, at, objection)
+        relationship = consented and consent is not None and consent.basis == RELATIONSHIP
+        if relationship:
+            consented = False
         if consent is not None:
             evidence["consent_id"] = str(consent.id)
-            evidence["consent"] = "in force" if consented else "not in force"
+            evidence["consent"] = "relationship" if relationship else ("in force" if consented else "not in force")
 
         stale = False
         today = day.toordinal()
@@ -243,7 +258,7 @@ class Screener:
                 if not consented:
                     reasons.append(name)
 
-        if purpose == "claims" and not consented:
+        if (purpose == "claims" and not consented) or (purpose == "pensions" and not (consented or relationship)):
             reasons.append("consent_required")
         if stale:
             reasons.append("stale_list")

@@ -66,7 +66,9 @@ class ConsentRecord(peewee.Model):
     given_at = peewee.DateTimeField()  # UTC
     recorded_by = peewee.CharField()
     evidence = peewee.TextField()
-    scope = peewee.CharField(default="marketing")  # "marketing", "claims" or "all"
+    scope = peewee.CharField(default="marketing")  # "marketing", "claims", "pensions" or "all"
+    # "consent", or "relationship": an existing client relationship (pensions, PECR reg 21B(2)).
+    basis = peewee.CharField(default="consent")
     withdrawn_at = peewee.DateTimeField(null=True)
     withdrawn_by = peewee.CharField(null=True)
     withdrawal_reason = peewee.TextField(null=True)
@@ -83,5 +85,17 @@ def _create(db: peewee.Database) -> None:
         ScreeningState.insert(id=1, revision=0).on_conflict_ignore().execute()
 
 
+def _consent_basis(db: peewee.Database) -> None:
+    """The consents' basis column (a database made by screening-0001 today has it already)."""
+    from playhouse.migrate import SchemaMigrator, migrate
+
+    if "basis" not in {c.name for c in db.get_columns(ConsentRecord._meta.table_name)}:
+        migrate(SchemaMigrator.from_database(db).add_column(ConsentRecord._meta.table_name, "basis",
+                                                             peewee.CharField(default="consent")))
+
+
 MODELS: list[type[peewee.Model]] = [ScreeningState, ListVersion, ObjectionRecord, ConsentRecord]
-MIGRATIONS: list[Migration] = [Migration("screening-0001-lists-objections-consents", _create)]
+MIGRATIONS: list[Migration] = [
+    Migration("screening-0001-lists-objections-consents", _create),
+    Migration("screening-0002-consent-basis", _consent_basis),
+]

@@ -21,7 +21,7 @@ from typing import Pattern
 import phonenumbers
 from phonenumbers import PhoneMetadata, PhoneNumberFormat, PhoneNumberType
 
-EMERGENCY_NUMBERS = frozenset({"999", "112"})
+from livecall_ari.gate.numbering import EMERGENCY_NUMBERS as EMERGENCY_NUMBERS
 
 # Characters agents and spreadsheets put between digits; dropped before anything else.
 _PUNCTUATION = str.maketrans("", "", " \t-().,/\u00a0\u2010\u2011\u2012\u2013\u2014")

@@ -15,7 +15,7 @@ import peewee
 
 from livecall_ari.storage.times import from_db, to_db
 from livecall_ari.protection import audit
-from livecall_ari.screening.core import Consent, ListSnapshot, Objection
+from livecall_ari.screening.core import CONSENT, CONSENT_BASES, Consent, ListSnapshot, Objection
 from livecall_ari.screening.models import ConsentRecord, ListVersion, ObjectionRecord, ScreeningState
 from livecall_ari.screening.revision import RevisionFile
 
@@ -129,15 +129,20 @@ class ScreeningStore:
 
     # Consents -----------------------------------------------------------------------------
 
-    def add_consent(self, organisation: str, number: int, at: dt.datetime, by: str, evidence: str, scope: str) -> Consent:
+    def add_consent(self, organisation: str, number: int, at: dt.datetime, by: str, evidence: str, scope: str,
+                    basis: str = CONSENT) -> Consent:
+        """Record a consent (or, with basis ``relationship``, an existing client relationship)."""
+        if basis not in CONSENT_BASES:
+            raise ValueError(f"consent basis {basis!r} is not one of {', '.join(CONSENT_BASES)}")
         with self.change() as revision:
             row = ConsentRecord.create(
                 organisation=organisation, number=number, given_at=to_db(at), recorded_by=by,
-                evidence=evidence, scope=scope, revision=revision,
+                evidence=evidence, scope=scope, basis=basis, revision=revision,
             )
             # Data protection hook (issue 7).
             audit.append(by, "consent.add", audit.subject_for_number(f"+{number}"),
-                         {"organisation": organisation, "consent": row.id, "scope": scope, "evidence": evidence}, at=at)
+                         {"organisation": organisation, "consent": row.id, "scope": scope, "basis": basis,
+                          "evidence": evidence}, at=at)
             return _consent(row)
 
     def withdraw_consent(self, organisation: str, number: int, at: dt.datetime, by: str, reason: str) -> int:
@@ -203,5 +208,5 @@ def _consent(row: ConsentRecord) -> Consent:
     assert given is not None
     return Consent(
         int(row.id), str(row.organisation), int(row.number), given, str(row.recorded_by), str(row.evidence),
-        str(row.scope), from_db(row.withdrawn_at),
+        str(row.scope), from_db(row.withdrawn_at), str(row.basis or CONSENT),
     )
