@@ -85,8 +85,9 @@ def proc_facts(pid: int) -> dict[str, float] | None:
     except (OSError, ValueError, StopIteration):
         return None
     # Its own time: on a saturated machine reading a big process's fds takes a while.
+    # children_cpu_s: the CPU of the children it has waited for (serve's opusenc runs).
     return {"cpu_s": (int(rest[11]) + int(rest[12])) / CLK_TCK, "rss": rss, "fds": fds, "threads": int(rest[17]),
-            "t": time.time()}
+            "children_cpu_s": (int(rest[13]) + int(rest[14])) / CLK_TCK, "t": time.time()}
 
 
 def machine_jiffies() -> tuple[int, int]:
@@ -269,6 +270,8 @@ class Bench:
     next_number: int = 0
     pbx_pid: int | None = None
     pstn_pid: int | None = None
+    store: str = "wav"
+    db_path: Path = Path("livecall.db")
     tmp: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="bench-load-")))
 
     def password(self, endpoint: str) -> str:
@@ -283,11 +286,16 @@ class Bench:
 
     # serve --------------------------------------------------------------------------------
 
-    def start_service(self) -> None:
+    def start_service(self, store: str = "wav") -> None:
         from tests.integration.harness import Service, load_fresh_lists, open_for_marketing
 
-        db = self.tmp / "livecall.db"
+        db = self.tmp / f"livecall-{store}.db"
+        self.db_path = db
         env = {
+            # How recordings are kept: "wav" as MixMonitor wrote them, "opus" compacted,
+            # "opus-sealed" compacted and encrypted at rest (a new install's default).
+            "LIVECALL_RECORDING_FORMAT": "wav" if store == "wav" else "opus",
+            "LIVECALL_PROTECTION_ENCRYPT_RECORDINGS": "true" if store.endswith("sealed") else "false",
             "LIVECALL_DATABASE_URL": f"sqlite:///{db}",
             **open_for_marketing(self.tmp),
             "LIVECALL_ASTERISK_ROOT": "sandbox",  # recordings' paths seen through the chroot
@@ -319,7 +327,7 @@ class Bench:
             self.sampler.watch("serve", None)
 
     def db(self) -> sqlite3.Connection:
-        con = sqlite3.connect(self.tmp / "livecall.db", timeout=30)
+        con = sqlite3.connect(self.db_path, timeout=30)
         con.row_factory = sqlite3.Row
         return con
 
@@ -371,7 +379,9 @@ class Bench:
             "sipp_errors": result["errors"][-600:] if result["failed"] else "",
         }
         if mode == "livecall":
+            out["store"] = self.store
             out["checks"] = self.verify(result["calls"], load.started)
+            out["finishing"] = self.finishing_cost(load.started, out["checks"])
             files = self._recording_files() - recordings_before
             size = sum(p.stat().st_size for p in files if p.exists())
             out["recordings_disk"] = {"files": len(files), "mib": round(size / 2**20, 1),
@@ -444,6 +454,17 @@ class Bench:
                 missing_files.append(r["call_id"])
         sizes = [r["size_bytes"] for r in recs.values() if r["size_bytes"]]
         durations = [r["duration_ms"] for r in recs.values() if r["duration_ms"]]
+        # From the hangup (the recording's start plus its length) to its stored file's last
+        # write, in hangup order: a growing lag would be a growing backlog.
+        lags = []
+        for r in recs.values():
+            host = Path(self.status["chroot"]) / str(r["file"] or "").lstrip("/")
+            if r["state"] == "complete" and host.exists() and r["duration_ms"]:
+                begun = dt.datetime.fromisoformat(str(r["started_at"])).replace(tzinfo=dt.timezone.utc).timestamp()
+                hangup = begun + r["duration_ms"] / 1000
+                lags.append((hangup, host.stat().st_mtime - hangup))
+        lag = [v for _, v in sorted(lags)]
+        third = max(1, len(lag) // 3)
         rated = [l for l in statement.values() if l["billed_seconds"] > 0 and l["pence_exact"] != "0"]
         return {
             "calls": len(calls), "answered": len(answered),
@@ -457,10 +478,30 @@ class Bench:
             "recordings_short": len(short), "recording_file_mismatch": len(missing_files),
             "recording_mib_mean": round(statistics.fmean(sizes) / 2**20, 2) if sizes else None,
             "recording_s_mean": round(statistics.fmean(durations) / 1000, 1) if durations else None,
+            "recorded_minutes": sum(durations) / 60000,
+            "wav_mib_equivalent": round(sum(44 + 16 * d for d in durations) / 2**20, 1),
+            "stored_mib": round(sum(sizes) / 2**20, 1),
+            "finish_lag_s": {"p50": round(statistics.median(lag), 2), "p95": round(percentile(lag, 95), 2),
+                             "max": round(max(lag), 2), "first_third_mean": round(statistics.fmean(lag[:third]), 2),
+                             "last_third_mean": round(statistics.fmean(lag[-third:]), 2)} if lag else None,
             "cdr_rows_per_call": _count(str(cdr_rows.get(i, 0)) for i in ids),
             "not_complete": not_complete,
             "rated": len(rated), "rated_pence": sum(int(l["pence"]) for l in rated if isinstance(l["pence"], int)),
         }
+
+    def finishing_cost(self, started: float, checks: dict[str, Any]) -> dict[str, Any]:
+        """serve's CPU from the load's start to now (every recording finished): its own (books,
+        hashing, sealing) and its children's (opusenc), per recorded call-minute."""
+        rows = [s["serve"] for s in self.sampler.samples if "serve" in s and s["t"] >= started]
+        minutes = checks.get("recorded_minutes") or 0
+        if len(rows) < 2 or not minutes:
+            return {}
+        own = rows[-1]["cpu_s"] - rows[0]["cpu_s"]
+        children = rows[-1]["children_cpu_s"] - rows[0]["children_cpu_s"]
+        return {"seconds": round(rows[-1]["t"] - rows[0]["t"], 1), "recorded_minutes": round(minutes, 1),
+                "serve_cpu_s": round(own, 2), "encoder_cpu_s": round(children, 2),
+                "serve_cpu_ms_per_call_minute": round(1000 * own / minutes, 1),
+                "encoder_cpu_ms_per_call_minute": round(1000 * children / minutes, 1)}
 
     def _statement_lines(self, ids: set[str]) -> dict[str, dict[str, Any]]:
         today = dt.datetime.now(dt.timezone.utc).date()
@@ -476,7 +517,7 @@ class Bench:
 
     def _recording_files(self) -> set[Path]:
         root = Path(self.status["recordings_dir"])
-        return set(root.glob("[0-9]*/[0-9]*/[0-9]*/*.wav")) if root.exists() else set()
+        return {p for ext in ("wav", "ogg") for p in root.glob(f"[0-9]*/[0-9]*/[0-9]*/*.{ext}")} if root.exists() else set()
 
     def _pbx_log(self) -> Path:
         return Path(self.status["chroot"]) / "var/log/asterisk/messages.log"
@@ -587,7 +628,7 @@ def table(results: list[dict[str, Any]]) -> str:
 
         m = p.get("machine", {})
         rows.append(
-            f"| {r['mode']} | {r['concurrent']} ({r['concurrency_mean']:.0f}/{r['concurrency_min']}) "
+            f"| {r['mode']}{' (' + r['store'] + ')' if 'store' in r else ''} | {r['concurrent']} ({r['concurrency_mean']:.0f}/{r['concurrency_min']}) "
             f"| {r['successful']}/{r['created']} | {r['pdd_ms']['p50']} / {r['pdd_ms']['p95']} "
             f"| {cpu('serve', True)} | {cpu('pbx', True)} | {cpu('pstn')} | {cpu('sipp')} "
             f"| {m.get('busy_pct_mean', '-')} ({m.get('others_pct_mean', '-')}) | {'; '.join(r['verdict']) or 'ok'} |")
@@ -601,7 +642,9 @@ def checks_text(r: dict[str, Any]) -> str:
             f"{c['recorded_complete']} {c['recording_states']} (missing {c['recordings_missing']}, short "
             f"{c['recordings_short']}, file mismatch {c['recording_file_mismatch']}; mean {c['recording_s_mean']} s, "
             f"{c['recording_mib_mean']} MiB); rated {c['rated']} ({c['rated_pence']}p; CDR rows per call "
-            f"{c['cdr_rows_per_call']}); recordings on disk {r['recordings_disk']['mib_per_minute']} MiB/min")
+            f"{c['cdr_rows_per_call']}); recordings on disk {r['recordings_disk']['mib_per_minute']} MiB/min; "
+            f"kept as {r.get('store', 'wav')}: {c['stored_mib']} MiB for {c['wav_mib_equivalent']} MiB of WAV; finish lag "
+            f"{c['finish_lag_s']}; finishing {r.get('finishing')}")
 
 
 def main() -> None:
@@ -619,6 +662,8 @@ def main() -> None:
     parser.add_argument("--answer-timeout", type=int, default=60, help="seconds a call may wait for its answer")
     parser.add_argument("--cdr", choices=("master", "livecall"), default="master",
                         help="CDR file the follower reads: Master.csv, or LiveCall's cdr_custom livecall.csv")
+    parser.add_argument("--store", default="wav",
+                        help="livecall mode: how recordings are kept, one run each: wav, opus, opus-sealed (e.g. wav,opus-sealed)")
     parser.add_argument("--keep-files", action="store_true", help="keep the run's recordings and the PSTN's files")
     parser.add_argument("--json", type=Path, help="write the results here")
     args = parser.parse_args()
@@ -643,9 +688,11 @@ def main() -> None:
     broke: dict[str, dict[str, Any]] = {}  # the first level where call setup failed
     degraded: dict[str, dict[str, Any]] = {}  # the first level with anything in its verdict
     try:
-        for mode in modes:
+        runs = [(m, store) for m in modes for store in (args.store.split(",") if m == "livecall" else ["-"])]
+        for mode, store in runs:
             if mode == "livecall":
-                bench.start_service()
+                bench.store = store
+                bench.start_service(store)
             try:
                 for level in levels:
                     r = bench.run(mode, level, args.duration)

@@ -28,9 +28,11 @@ from livecall_ari.config import ConfigError, Settings
 from livecall_ari.protection.crypto import KeyRing, encrypt_stream, plaintext_chunks, recording_keys
 
 FORMATS = ("wav", "opus")
-# opusenc's complexity: 5 costs about half of 10's CPU for the same size on 8 kHz speech
-# (docs/benchmarks.md, "Compact recordings").
-COMPLEXITY = 5
+# opusenc's complexity and frame length. On 8 kHz call audio at 12 kbit/s, complexity 0 with
+# 60 ms frames took a third of the CPU of the defaults (10, 20 ms) for a smaller file and the
+# same speech envelope and spectral distance (docs/benchmarks.md, "Compact recordings").
+COMPLEXITY = 0
+FRAME_MS = 60
 CONTENT_TYPES = {".ogg": "audio/ogg", ".wav": "audio/wav"}
 OPUS_RATE = 48000  # an Ogg Opus granule position counts 48 kHz samples, whatever the input's rate
 
@@ -102,8 +104,8 @@ class OpusEncoder:
     timeout_s: float = 600.0
 
     def encode(self, wav: Path, out: Path) -> None:
-        cmd = [self.program, "--quiet", "--bitrate", str(self.kbps), "--comp", str(COMPLEXITY),
-               "--discard-comments", str(wav), str(out)]
+        cmd = [self.program, "--quiet", "--bitrate", str(self.kbps), "--comp", str(COMPLEXITY), "--framesize",
+               str(FRAME_MS), "--discard-comments", str(wav), str(out)]
         try:
             done = subprocess.run(cmd, capture_output=True, text=True, timeout=self.timeout_s)
         except FileNotFoundError:
