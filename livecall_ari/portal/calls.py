@@ -20,7 +20,7 @@ from starlette.routing import BaseRoute, Route
 
 from livecall_ari.gate.core import PURPOSES
 from livecall_ari.gate.models import GateDecision
-from livecall_ari.portal.core import agent_filter, may_see_call, row_key
+from livecall_ari.portal.core import agent_filter, can, may_see_call, row_key
 from livecall_ari.portal.formats import money, reason_text
 from livecall_ari.portal.web import Ctx, Portal
 from livecall_ari.protection.registry import pk, row_id
@@ -188,3 +188,34 @@ def routes(portal: Portal) -> list[BaseRoute]:
         Route("/calls", portal.page("calls.view", listing)),
         Route("/calls/{call_id}", portal.page("calls.view", detail)),
     ]
+    async def objection(request: Request, ctx: Ctx) -> Response:
+        """The call's other party said "don't call me again" (PECR reg 21(1)(a)): on the
+        objection list at once. An agent only for their own connected call; nobody removes one here."""
+        from urllib.parse import quote
+
+        from starlette.responses import RedirectResponse
+
+        from livecall_ari.portal.web import secure
+        from livecall_ari.screening.agent_objections import GatedCall, agent_objection
+        from livecall_ari.screening.services import list_files
+
+        call_id = request.path_params["call_id"]
+        row = (GateDecision.select().where((GateDecision.call_id == call_id) & (GateDecision.organisation == organisation))
+               .order_by(pk(GateDecision).desc()).first())
+        if row is None or not may_see_call(ctx.viewer, str(row.agent)):
+            return portal.refuse(request, ctx, f"No call {call_id} that you may see.", status=404)
+        call = GatedCall(str(row.call_id), str(row.agent), str(row.decision), str(row.number))
+        # Who objects for whom: an agent as themselves; a supervisor or admin for the call's agent.
+        agent = call.agent if can(ctx.viewer, "calls.view_all") else ctx.viewer.extension
+        verdict = agent_objection(call, agent, portal.clock())
+        parsed = parser.parse(call.number)
+        if not verdict.allowed or parsed is None:
+            return portal.refuse(request, ctx, f"No objection recorded: {verdict.why or 'the call has no number'}.", status=409)
+        reason = (f"the person called said they do not want our calls; recorded in the portal by {ctx.viewer.role} "
+                  f"{ctx.viewer.username} for call {call_id}")
+        record = list_files(portal.app).store.add_objection(organisation, parsed.key, portal.clock(), ctx.viewer.username, reason)
+        message = f"Objection {record.id} recorded for {parsed.e164}: it will not be called again for marketing."
+        return secure(RedirectResponse(f"/calls/{quote(call_id, safe='')}?message={quote(message)}", status_code=303))
+
+    organisation = portal.settings.organisation.id
+        Route("/calls/{call_id}/objection", portal.page("calls.object", objection), methods=["POST"]),

@@ -25,6 +25,9 @@ PERMISSIONS: Mapping[str, frozenset[str]] = {
     "live.supervise": frozenset({"admin", "supervisor"}),
     "lists.view": frozenset({"admin", "supervisor", "auditor"}),
     "lists.change": frozenset({"admin", "supervisor"}),
+    # "Don't call me again" for a call's other party, from the call's page (PECR reg 21(1)(a)):
+    # an agent for their own calls only (portal/calls.py); nobody removes one there.
+    "calls.object": frozenset({"admin", "supervisor", "agent"}),
     "charges.view": frozenset({"admin", "supervisor", "auditor"}),
     "coaching.view": frozenset(ROLES),
     "coaching.write": frozenset({"admin", "supervisor"}),
