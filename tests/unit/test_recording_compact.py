@@ -263,3 +263,64 @@ def test_init_makes_a_new_install_encrypt_and_compact_its_recordings_and_leaves_
         kept = tomllib.loads((old / "livecall.toml").read_text())
         assert kept["protection"]["encrypt_recordings"] is False and kept["recording"]["format"] == "wav", args
     assert not (old / "recording.key").exists()
+
+
+# -- the portal plays the stored object ---------------------------------------------------------
+
+
+def test_the_portal_plays_a_sealed_opus_recording_as_ogg_with_ranges_and_its_legs(tmp_path: Path) -> None:
+    import re
+
+    import httpx
+
+    from livecall_ari.portal.auth import Accounts
+    from livecall_ari.protection.crypto import recording_keys
+    from livecall_ari.recording.paths import RecordingsFolder
+    from livecall_ari.recording.services import RecordingService
+    from livecall_ari.web.app import WebDependencies, build_asgi
+    from tests.unit.protection_data import ALICE, add_person, make_app
+
+    app = make_app(tmp_path)
+    Accounts().add("sue", "supervisor", "a long enough password", "2101")
+    alice = add_person(app, tmp_path, ALICE, 1)
+    for name in (alice.audio.name, alice.audio.name.replace(".wav", "-in.wav")):
+        alice.audio.with_name(name).write_bytes(wav_of(speechlike(3)))
+    ring = recording_keys(app.settings, create=True)
+    svc = RecordingService(RecordingsFolder.from_settings(app.settings), "default", lambda *a: None,
+                           lambda purpose: "legitimate_interests", lambda *a: None, compactor=Compactor(OpusEncoder(), ring))
+    mixed = svc.folder.confine(str(alice.audio))
+    stored = svc._compact(mixed, 3_000)
+    assert stored is not None
+    Recording.update(file=stored.asterisk, sha256=stored.sha256, size_bytes=stored.size_bytes,
+                     encrypted=True).execute()
+    svc._discard_wavs(mixed)
+    plain = b"".join(plaintext_chunks(stored.path, ring))
+    leg = b"".join(plaintext_chunks(stored.path.with_name(stored.path.stem + "-in.ogg"), ring))
+
+    async def steps(c: httpx.AsyncClient) -> list[httpx.Response]:
+        form = await c.get("/login")
+        token = re.search(r'name="csrf" value="([^"]+)"', form.text)
+        assert token is not None
+        await c.post("/login", data={"username": "sue", "password": "a long enough password", "csrf": token.group(1),
+                                     "next": "/calls"})
+        base = f"/recordings/{alice.recording_id}"
+        return [await c.get(f"{base}/audio", headers={"range": "bytes=100-1099"}),
+                await c.get(f"{base}/audio?leg=in", headers={"range": "bytes=0-"}),
+                await c.get(f"{base}/download")]
+
+    async def go() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=build_asgi(WebDependencies(app)))
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8099") as client:
+            return await steps(client)
+
+    import asyncio
+
+    ranged, in_leg, whole = asyncio.run(go())
+    assert ranged.status_code == 206 and ranged.headers["content-type"] == "audio/ogg"
+    assert ranged.content == plain[100:1100] and ranged.headers["content-range"] == f"bytes 100-1099/{len(plain)}"
+    assert in_leg.status_code == 206 and in_leg.content == leg
+    assert whole.status_code == 200 and whole.content == plain
+    assert whole.headers["content-disposition"].endswith(f'recording-{alice.recording_id}.ogg"')
+    # What erasure and retention remove with the row: the stored object and its legs.
+    assert sorted(p.name for p in svc.folder.files(svc.folder.confine(stored.asterisk))) == [
+        stored.path.stem + "-in.ogg", stored.path.name]
