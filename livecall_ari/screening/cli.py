@@ -266,7 +266,7 @@ def consent_group() -> None:
                    "calls about pension schemes pensions or all.")
 @click.option("--relationship", is_flag=True,
               help="Record an existing client relationship instead of a consent (pension calls only, PECR "
-                   "reg 21B(2)): it lets pension calls through consent_required, never through the TPS.")
+                   "reg 21B(3)): it lets pension calls through consent_required, and nothing else.")
 @_organisation
 @_by
 @click.pass_obj

@@ -15,8 +15,9 @@ For marketing calls (and claims-management calls, which are marketing calls too)
 * ``stale_list``: a list is missing, or its snapshot is more than 28 days older than the call;
 * ``consent_required``: claims-management calls need a consent covering claims (reg 21A);
   calls about pension schemes need a consent covering pensions or a recorded existing client
-  relationship (reg 21B), whatever the TPS says. A relationship is not a consent: it never lifts
-  a TPS or CTPS listing (reg 21 still applies to the same call).
+  relationship (reg 21B), whatever the TPS says: reg 21(6) takes them out of reg 21, so for
+  them neither ``tps``/``ctps`` nor ``stale_list`` applies. A relationship is not a consent: it
+  covers pension calls only.
 
 Service calls are checked only for a valid number; internal calls and 999/112 always pass.
 Short codes and text relay are the gate's (gate/numbering.py), before these rules.
@@ -50,7 +51,7 @@ REASONS = (
     "caller_id",
 )
 CONSENT_SCOPES = ("marketing", "claims", "pensions", "all")
-# A consent record's basis: the subscriber's consent, or (pensions only, reg 21B(2)) an existing
+# A consent record's basis: the subscriber's consent, or (pensions only, reg 21B(3)) an existing
 # client relationship in which such calls might reasonably be envisaged.
 CONSENT = "consent"
 RELATIONSHIP = "relationship"
@@ -125,8 +126,8 @@ class Objection:
 class Consent:
     """A person told this organisation they do not object to its calls (reg 21(4)), until
     withdrawn (21(5)). ``scope`` is ``marketing``, ``claims``, ``pensions`` or ``all``. With
-    ``basis`` ``relationship`` it records an existing client relationship instead (reg 21B(2)):
-    it covers pension calls' consent_required, never a TPS listing."""
+    ``basis`` ``relationship`` it records an existing client relationship instead (reg 21B(3)):
+    it covers pension calls only, and lifts no TPS listing for any other purpose."""
 
     id: int
     organisation: str
@@ -244,6 +245,9 @@ class Screener:
 
         stale = False
         today = day.toordinal()
+        # Reg 21(6): reg 21 (the TPS and CTPS) does not apply to pension calls, which reg 21B
+        # alone governs; the lists are still looked up, as evidence.
+        listed_blocks = purpose != "pensions"
         for name, found in (("tps", lists.tps), ("ctps", lists.ctps)):
             if found is None:
                 stale = True
@@ -255,12 +259,12 @@ class Screener:
             first_seen = found.first_seen(key) if number.country_code == 44 else None
             if first_seen is not None:
                 evidence[name + "_first_seen"] = first_seen.isoformat()
-                if not consented:
+                if not consented and listed_blocks:
                     reasons.append(name)
 
         if (purpose == "claims" and not consented) or (purpose == "pensions" and not (consented or relationship)):
             reasons.append("consent_required")
-        if stale:
+        if stale and listed_blocks:
             reasons.append("stale_list")
         if not self.policy.hours.permits(local):
             reasons.append("outside_hours")

@@ -29,6 +29,7 @@ from tests.unit.test_screening_rules import (
     attempt,
     consent,
     lists,
+    objection,
     records,
     screener,
 )
@@ -146,15 +147,29 @@ def test_an_existing_client_relationship_lets_a_pension_call_through() -> None:
     assert (decision.allowed, decision.reasons, decision.evidence["consent"]) == (True, (), "relationship")
 
 
-def test_a_relationship_is_no_consent_for_the_tps_nor_for_other_purposes() -> None:
+def test_the_tps_neither_blocks_nor_lets_through_a_pension_call() -> None:
+    # Reg 21(6): reg 21 does not apply to reg 21B calls. Listed or not, stale lists or not, only
+    # a pensions consent or a relationship decides.
     relationship = dataclasses.replace(consent(TPS_NUMBER, "pensions"), basis=RELATIONSHIP)
-    on_tps = screener().screen(attempt(TPS_NUMBER, "pensions"), lists(records(relationship)))
-    assert (on_tps.allowed, on_tps.reasons) == (False, ("tps",))
-    clean = dataclasses.replace(relationship, number=consent(CLEAN_NUMBER).number)
+    on_tps = screener().screen(attempt(TPS_NUMBER, "pensions"), lists(records(relationship), tps=False))
+    assert (on_tps.allowed, on_tps.reasons) == (True, ())
+    assert screener().screen(attempt(TPS_NUMBER, "pensions"), lists()).reasons == ("consent_required",)
+
+
+def test_a_relationship_covers_no_other_purpose() -> None:
+    relationship = dataclasses.replace(consent(TPS_NUMBER, "pensions"), basis=RELATIONSHIP)
     for purpose in ("marketing", "claims"):
-        decision = screener().screen(attempt(CLEAN_NUMBER, purpose), lists(records(clean)))
-        assert decision.allowed is (purpose == "marketing"), purpose
+        decision = screener().screen(attempt(TPS_NUMBER, purpose), lists(records(relationship)))
+        assert not decision.allowed and "tps" in decision.reasons, purpose
         assert decision.evidence["consent"] == "not in force", purpose
+
+
+def test_an_objection_blocks_a_pension_call_whatever_the_consent() -> None:
+    # A refusal (reg 21B(3)(c)) or withdrawn consent: the objection list holds both.
+    given = consent(CLEAN_NUMBER, "pensions", id=8)
+    later = objection(CLEAN_NUMBER)
+    decision = screener().screen(attempt(CLEAN_NUMBER, "pensions"), lists(records(given, later)))
+    assert decision.reasons == ("objection", "consent_required")
 
 
 def test_a_withdrawn_pension_consent_no_longer_covers() -> None:
