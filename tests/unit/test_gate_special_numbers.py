@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from livecall_ari.asterisk.render import render_all
+from livecall_ari.config import load
 from livecall_ari.gate.core import (
     EMERGENCY_NUMBERS,
     GATED_PURPOSES,
@@ -199,3 +202,32 @@ def test_screen_allows_short_codes_and_consent_records_a_relationship(run) -> No
     assert run("consent", "add", "02079460021", "--scope", "pensions", "--evidence", "form 12").exit_code == 0
     [scoped] = json.loads(run("consent", "list", "02079460021", "--json").output)
     assert (scoped["scope"], scoped["basis"]) == ("pensions", "consent")
+
+
+# The dialplan ---------------------------------------------------------------------------------
+
+
+def _allowed_context(record_special_numbers: bool, tmp_path: Path) -> list[str]:
+    settings = load(tmp_path / "none.toml", environ={})
+    settings.ari.password, settings.ami.secret = "secret-1", "secret-2"
+    settings.recording.record_special_numbers = record_special_numbers
+    [text] = [f.text for f in render_all(settings) if f.name == "extensions_livecall.conf"]
+    body = text.split("[livecall-allowed]\n", 1)[1].split("\n[", 1)[0]
+    return [line for line in body.splitlines() if not line.startswith(";")]
+
+
+def test_special_numbers_are_unnoticed_and_recorded_only_when_the_setting_says(tmp_path: Path) -> None:
+    off = "\n".join(_allowed_context(False, tmp_path))
+    on = "\n".join(_allowed_context(True, tmp_path))
+    no_notice = 'ExecIf(${REGEX("special_number" ${LIVECALL_REASONS})}?Set(LIVECALL_NOTICE=no))'
+    no_record = 'ExecIf(${REGEX("special_number" ${LIVECALL_REASONS})}?Set(LIVECALL_RECORD=no))'
+    assert no_notice in off and no_notice in on
+    assert no_record in off and no_record not in on
+
+
+def test_screened_purposes_present_the_caller_id_before_the_trunk_is_dialled(tmp_path: Path) -> None:
+    lines = _allowed_context(False, tmp_path)
+    [present] = [i for i, line in enumerate(lines) if "CALLERID(pres)=allowed_not_screened" in line]
+    [dial] = [i for i, line in enumerate(lines) if "Dial(PJSIP/" in line]
+    assert present < dial
+    assert f'REGEX("^({"|".join(GATED_PURPOSES)})$" ${{LIVECALL_PURPOSE}})' in lines[present]
