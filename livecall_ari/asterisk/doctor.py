@@ -150,6 +150,9 @@ async def run_checks(app: App) -> list[Check]:
     checks.extend(await _dialplan_checks(app))
     checks.append(_database_check(app))
     checks.append(recordings_disk_check(app))
+    from livecall_ari.recording.compact import format_check  # opusenc for [recording] format = "opus"
+
+    checks.append(format_check(s))
     from livecall_ari.protection.privacy import organisation_check  # PECR reg 24: who is calling
 
     checks.append(organisation_check(s))

@@ -19,13 +19,15 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import struct
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from livecall_ari.asterisk.checks import Check
 from livecall_ari.config import ConfigError, Settings
-from livecall_ari.protection.crypto import KeyRing, encrypt_stream, plaintext_chunks, recording_keys
+from livecall_ari.protection.crypto import KeyFileError, KeyRing, encrypt_stream, plaintext_chunks, recording_keys
 
 FORMATS = ("wav", "opus")
 # opusenc's complexity and frame length. On 8 kHz call audio at 12 kbit/s, complexity 0 with
@@ -164,7 +166,7 @@ class Compactor:
                             content_type(out.name), self.keys is not None)
 
 
-def compactor_for(settings: Settings) -> Compactor | None:
+def compactor_for(settings: Settings, create_key: bool = True) -> Compactor | None:
     """The compactor ``[recording] format`` asks for (None: recordings stay WAV); raises
     ConfigError naming the setting when it is not one LiveCall knows."""
     r, where = settings.recording, f"{settings.path}: " if settings.path is not None else ""
@@ -174,8 +176,24 @@ def compactor_for(settings: Settings) -> Compactor | None:
         raise ConfigError(f"{where}[recording] opus_kbps: {r.opus_kbps} is not between 6 and 64")
     if r.format == "wav":
         return None
-    keys = recording_keys(settings, create=True) if settings.protection.encrypt_recordings else None
+    keys = recording_keys(settings, create=create_key) if settings.protection.encrypt_recordings else None
     return Compactor(OpusEncoder(r.opus_kbps), keys)
+
+
+def format_check(settings: Settings) -> Check:
+    """``livecall doctor``: how recordings are kept, and whether the encoder that needs is here."""
+    try:
+        compactor = compactor_for(settings, create_key=False)
+    except (ConfigError, KeyFileError) as exc:
+        return Check("recording format", False, str(exc))
+    if compactor is None:
+        return Check("recording format", True, "kept as WAV, as recorded ([recording] format)")
+    sealed = ", encrypted at rest" if compactor.keys is not None else ""
+    found = shutil.which(compactor.encoder.program)
+    if found is None:
+        return Check("recording format", False, f"{compactor.encoder.program} not found: recordings are kept as WAV "
+                     "until it is installed (Debian: apt-get install opus-tools)")
+    return Check("recording format", True, f"Opus in Ogg at {compactor.encoder.kbps} kbit/s{sealed} ({found})")
 
 
 def _sync_dir(folder: Path) -> None:

@@ -324,3 +324,22 @@ def test_the_portal_plays_a_sealed_opus_recording_as_ogg_with_ranges_and_its_leg
     # What erasure and retention remove with the row: the stored object and its legs.
     assert sorted(p.name for p in svc.folder.files(svc.folder.confine(stored.asterisk))) == [
         stored.path.stem + "-in.ogg", stored.path.name]
+
+
+def test_doctor_says_how_recordings_are_kept_and_fails_without_the_encoder(tmp_path: Path, monkeypatch: Any) -> None:
+    from livecall_ari import config
+    from livecall_ari.recording.compact import format_check
+
+    settings = config.load(tmp_path / "livecall.toml", environ={"LIVECALL_RECORDING_FORMAT": "opus"})
+    found = format_check(settings)
+    assert found.ok and found.detail.startswith("Opus in Ogg at 12 kbit/s (") and found.detail.endswith("opusenc)")
+    settings.protection.encrypt_recordings = True
+    missing_key = format_check(settings)  # doctor never makes the key: it says how to
+    assert not missing_key.ok and "no key file (run `livecall encryption init`" in missing_key.detail
+    assert not (tmp_path / "recording.key").exists()
+    settings.protection.encrypt_recordings = False
+    monkeypatch.setenv("PATH", str(tmp_path))
+    absent = format_check(settings)
+    assert not absent.ok and not absent.warning and "recordings are kept as WAV until it is installed" in absent.detail
+    settings.recording.format = "mp3"
+    assert "[recording] format: 'mp3' is not one of wav, opus" in format_check(settings).detail
