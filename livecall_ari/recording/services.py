@@ -70,6 +70,7 @@ class RecordingService:
     _pool: ThreadPoolExecutor | None = field(default=None, init=False)
     _waiting: int = field(default=0, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+    _busy: set[str] = field(default_factory=set, init=False)
 
     # -- events from the dialplan ---------------------------------------------------------
 
@@ -138,7 +139,20 @@ class RecordingService:
         the stored bytes).
 
         A file cut short (the disk filled up) is kept as ``incomplete``, with an error in the
-        log; ``at_hangup`` says the call has just ended, so the file should hold all of it."""
+        log; ``at_hangup`` says the call has just ended, so the file should hold all of it.
+        One call is finished by one thread at a time (the catch-up may reach a call still
+        waiting in the pool): the other returns at once."""
+        with self._lock:
+            if call_id in self._busy:
+                return None
+            self._busy.add(call_id)
+        try:
+            return self._finish(call_id, settle_seconds, at_hangup, hung_up)
+        finally:
+            with self._lock:
+                self._busy.discard(call_id)
+
+    def _finish(self, call_id: str, settle_seconds: float, at_hangup: bool, hung_up: dt.datetime | None) -> Recording | None:
         row = Recording.get_or_none(Recording.call_id == call_id)
         if row is None or row.state != "recording" or not row.file:
             return row

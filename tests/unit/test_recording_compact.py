@@ -343,3 +343,14 @@ def test_doctor_says_how_recordings_are_kept_and_fails_without_the_encoder(tmp_p
     assert not absent.ok and not absent.warning and "recordings are kept as WAV until it is installed" in absent.detail
     settings.recording.format = "mp3"
     assert "[recording] format: 'mp3' is not one of wav, opus" in format_check(settings).detail
+
+
+def test_a_call_is_finished_by_one_thread_at_a_time(tmp_path: Path) -> None:
+    svc = compacting(tmp_path)
+    put_wav(tmp_path, "c9.wav", speechlike(2))
+    start(svc, "c9")
+    svc._busy.add("c9")  # the pool is finishing it: the catch-up must not compact it a second time
+    assert svc.finish("c9", settle_seconds=0, at_hangup=False) is None
+    assert Recording.get(Recording.call_id == "c9").state == "recording"
+    svc._busy.clear()
+    assert svc.finish("c9", settle_seconds=0, at_hangup=False).file == f"{DIR}/c9.ogg"
