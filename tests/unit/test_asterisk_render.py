@@ -90,11 +90,14 @@ def test_the_outbound_context_matches_numbers_with_strict_patterns_only(settings
     patterns = [p for p, _ in outbound]
     strict = {f"_{plus}{'X' * n}" for n in range(MIN_DIGITS, MAX_DIGITS + 1) for plus in ("", "+")}
     # The emergency class (999, 112 and 18000, text relay's emergency number) bypasses the gate.
-    assert set(patterns) == strict | {"_X.", "_+.", "999", "112", "18000", "9999", "9112", "918000"}
+    # The agent's objection code (dialled just after a call) is the only other extension.
+    assert set(patterns) == strict | {"_X.", "_+.", "999", "112", "18000", "9999", "9112", "918000", "*6"}
     assert len(patterns) == len(set(patterns))
     for pattern, lines in outbound:
         text = "\n".join(lines)
-        if pattern in ("_X.", "_+."):
+        if pattern == "*6":
+            assert lines == ["exten => *6,1,Goto(livecall-agent-objection,last,1)"]
+        elif pattern in ("_X.", "_+."):
             # The catch-alls refuse: only the gate's "invalid" entry, nothing of the string but digits.
             assert "Goto(livecall-gate,invalid,1)" in text and text.count("${EXTEN}") == 1
         elif pattern in strict:
