@@ -44,7 +44,7 @@ class App:
             # The hash chain still holds; `livecall doctor` and `audit verify` say what is missing.
             logging.getLogger("livecall.audit").warning("audit trail not sealed: %s", exc)
             seal = None
-        audit.configure(seal, self._db, new_key=new_key)
+        audit.configure(seal, self._db, new_key=new_key, organisation=self.settings.organisation.id)
 
     def close(self) -> None:
         if self._db is not None:

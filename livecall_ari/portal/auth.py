@@ -68,11 +68,14 @@ def check_password(password: str) -> str:
 
 
 class Accounts:
-    """Users and sessions in the portal's tables (the database must be open)."""
+    """Users and sessions in the portal's tables (the database must be open), for one
+    organisation: services of several may share a database, and a user of one never logs into
+    another's portal."""
 
     def __init__(self, clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(UTC),
-                 hasher: PasswordHasher | None = None) -> None:
+                 hasher: PasswordHasher | None = None, organisation: str = "default") -> None:
         self.clock = clock
+        self.organisation = organisation
         self.hasher = hasher or PasswordHasher()
         # Verified against when the user name is unknown, so both cases take as long.
         self._dummy = self.hasher.hash(secrets.token_urlsafe(16))
@@ -94,13 +97,17 @@ class Accounts:
         now = _utc(self.clock())
         user: PortalUser = PortalUser.create(
             username=name, role=role, extension=extension, password_hash=self.hasher.hash(check_password(password)),
-            created_at=now, password_changed_at=now,
+            created_at=now, password_changed_at=now, organisation=self.organisation,
         )
         return user
 
+    def ours(self, user: PortalUser | None) -> bool:
+        """The user belongs to this organisation (or predates organisations: see :meth:`login`)."""
+        return user is not None and str(user.organisation) in (self.organisation, "")
+
     def get(self, username: str) -> PortalUser:
         user = PortalUser.get_or_none(PortalUser.username == username)
-        if user is None:
+        if user is None or not self.ours(user):
             raise AccountError(f"no user {username!r}")
         return user
 
@@ -120,7 +127,7 @@ class Accounts:
         return self.get(username)
 
     def users(self) -> list[PortalUser]:
-        return list(PortalUser.select().order_by(PortalUser.username))
+        return list(PortalUser.select().where(PortalUser.organisation.in_([self.organisation, ""])).order_by(PortalUser.username))
 
     # -- logging in -------------------------------------------------------------------------
 
@@ -138,6 +145,8 @@ class Accounts:
         if wait:
             return LoginResult(None, retry_after=wait, message=f"Too many failed logins: try again in {wait} s.")
         user = PortalUser.get_or_none(PortalUser.username == username)
+        if not self.ours(user):
+            user = None  # another organisation's user: as if unknown (the dummy hash keeps the time)
         ok = False
         try:
             ok = self.hasher.verify(str(user.password_hash) if user else self._dummy, password) and user is not None
@@ -146,6 +155,8 @@ class Accounts:
         if not ok or user is None or user.disabled:
             LoginFailure.create(username=username, address=address, at=_utc(now))
             return LoginResult(None, message="Wrong user name or password (or the account is disabled).")
+        if not user.organisation:  # made before organisations: it is this one's from now on
+            PortalUser.update(organisation=self.organisation).where(PortalUser.id == user.id).execute()
         if self.hasher.check_needs_rehash(str(user.password_hash)):
             PortalUser.update(password_hash=self.hasher.hash(password)).where(PortalUser.id == user.id).execute()
         LoginFailure.delete().where(LoginFailure.username == username).execute()
@@ -167,7 +178,7 @@ class Accounts:
             row.delete_instance()
             return None
         user = PortalUser.get_or_none(PortalUser.id == row.user.id)
-        if user is None or user.disabled:
+        if user is None or user.disabled or not self.ours(user):
             return None
         if now - _aware(row.last_seen) > dt.timedelta(minutes=1):
             PortalSession.update(last_seen=_utc(now)).where(PortalSession.token_hash == row.token_hash).execute()

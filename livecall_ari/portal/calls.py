@@ -131,7 +131,11 @@ def call_details(portal: Portal, call_id: str) -> dict[str, Any] | None:
         "notices": list(NoticeEvent.select().where(NoticeEvent.call_id == call_id).order_by(pk(NoticeEvent))),
         "basis": basis, "basis_source": basis_source,
         "charges": call_charges(portal, call_id),
-        "sessions": list(SupervisionSession.select().where(SupervisionSession.call_id == call_id)
+        # This organisation's sessions on the call; one from before sessions had an organisation
+        # is taken by its agent (another PBX's call may have the same id).
+        "sessions": list(SupervisionSession.select().where(
+            (SupervisionSession.call_id == call_id) & ((SupervisionSession.organisation == organisation)
+                                                       | ((SupervisionSession.organisation == "") & (SupervisionSession.agent == agent))))
                          .order_by(SupervisionSession.requested_at)),
     }
 

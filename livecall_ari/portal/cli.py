@@ -23,7 +23,7 @@ def _password(from_stdin: bool) -> str:
 
 def _accounts(app: App) -> Accounts:
     app.database()
-    return Accounts()
+    return Accounts(organisation=app.settings.organisation.id)
 
 
 _stdin = click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")

@@ -72,6 +72,14 @@ def routes(portal: Portal) -> list[BaseRoute]:
     settings = portal.settings
     parser = NumberParser(settings.gate.outside_line_prefix)
 
+    # This organisation's rows, and those from before rows had one (several organisations'
+    # services may share a database: each portal shows its own).
+    ours = [settings.organisation.id, ""]
+
+    def our_request(request: Request) -> Any:
+        return DsarRequest.get_or_none((DsarRequest.id == row_key(request.path_params["request_id"]))
+                                       & DsarRequest.organisation.in_(ours))
+
     def back(message: str, anchor: str = "") -> Response:
         return secure(RedirectResponse(f"/protection?message={quote(message)}{anchor}", status_code=303))
 
@@ -83,7 +91,7 @@ def routes(portal: Portal) -> list[BaseRoute]:
         now = portal.clock()
         today = london_date(now)
         requests = []
-        for r in DsarRequest.select().order_by(DsarRequest.status != "open", DsarRequest.due_on, DsarRequest.id).limit(200):
+        for r in DsarRequest.select().where(DsarRequest.organisation.in_(ours)).order_by(DsarRequest.status != "open", DsarRequest.due_on, DsarRequest.id).limit(200):
             due = dt.date.fromisoformat(str(r.due_on))
             left = (due - today).days
             state = str(r.status) if r.status != "open" else ("overdue" if left < 0 else f"open, {left} days left")
@@ -95,7 +103,7 @@ def routes(portal: Portal) -> list[BaseRoute]:
             requests=requests, hold_kinds=HOLD_KINDS,
             holds=list(LegalHoldRecord.select().order_by(LegalHoldRecord.released_at.is_null(False), LegalHoldRecord.id.desc()).limit(100)),
             retention=settings.protection.retention, runs=list(RetentionRun.select().order_by(RetentionRun.id.desc()).limit(5)),
-            breaches=[breaches.as_dict(b, now) for b in Breach.select().order_by(Breach.id.desc()).limit(100)],
+            breaches=[breaches.as_dict(b, now) for b in Breach.select().where(Breach.organisation.in_(ours)).order_by(Breach.id.desc()).limit(100)],
             erasures=list(ErasureJob.select().order_by(ErasureJob.id.desc()).limit(50)),
         )
 
@@ -117,7 +125,7 @@ def routes(portal: Portal) -> list[BaseRoute]:
         from livecall_ari.protection.dsar import export, gather
         from livecall_ari.protection.services import call_basis
 
-        row = DsarRequest.get_or_none(DsarRequest.id == row_key(request.path_params["request_id"]))
+        row = our_request(request)
         if row is None:
             return back("No such request.")
         out = settings.data_path() / "dsar-exports" / f"request-{row.id}.zip"
@@ -137,7 +145,7 @@ def routes(portal: Portal) -> list[BaseRoute]:
         return back(f"Request {row.id} exported: {len(manifest['files'])} files.")
 
     async def dsar_download(request: Request, ctx: Ctx) -> Response:
-        row = DsarRequest.get_or_none(DsarRequest.id == row_key(request.path_params["request_id"]))
+        row = our_request(request)
         if row is None or not row.export_file or not Path(str(row.export_file)).is_file():
             return portal.refuse(request, ctx, "No export for this request yet.", status=404)
         audit.append(ctx.viewer.username, "dsar.download", audit.subject_for_number(str(row.number)), {"request": int(row.id)})
@@ -215,14 +223,17 @@ def routes(portal: Portal) -> list[BaseRoute]:
         facts = breaches.BreachFacts(title, aware, nature, categories=field_text(ctx, "categories"), subjects=subjects,
                                      records=records, consequences=field_text(ctx, "consequences"),
                                      measures=field_text(ctx, "measures"), notifiable=field_text(ctx, "notifiable") != "no")
-        row = breaches.add_breach(facts, ctx.viewer.username, portal.clock())
+        row = breaches.add_breach(facts, ctx.viewer.username, portal.clock(), settings.organisation.id)
         if not facts.notifiable:
             return back(f"Breach {row.id} recorded as not notifiable: nothing to report to the ICO.")
         return back(f"Breach {row.id} recorded: report to the ICO by {formats.london_datetime(breaches.clock(row, portal.clock()).deadline)}.")
 
     async def breach_reported(request: Request, ctx: Ctx) -> Response:
+        breach_id = row_key(request.path_params["breach_id"]) or 0
+        if Breach.get_or_none((Breach.id == breach_id) & Breach.organisation.in_(ours)) is None:
+            return back(f"No breach {breach_id} in the register.")
         try:
-            row = breaches.mark_reported(row_key(request.path_params["breach_id"]) or 0, portal.clock(), field_text(ctx, "reference"),
+            row = breaches.mark_reported(breach_id, portal.clock(), field_text(ctx, "reference"),
                                          ctx.viewer.username)
         except LookupError as exc:
             return back(str(exc))
@@ -232,7 +243,7 @@ def routes(portal: Portal) -> list[BaseRoute]:
         from livecall_ari.protection.models import AuditEntry
 
         subject = request.query_params.get("subject", "").strip()
-        query = AuditEntry.select().order_by(AuditEntry.seq.desc())
+        query = AuditEntry.select().where(AuditEntry.organisation.in_(ours)).order_by(AuditEntry.seq.desc())
         if subject:
             query = query.where(AuditEntry.subject.in_(audit_subjects(subject, parser.parse)))
         try:

@@ -24,7 +24,7 @@ from livecall_ari.web.app import WebDependencies
 
 
 def build_portal(deps: WebDependencies) -> Portal:
-    return Portal(deps.app, Accounts(), templates(), deps.services)
+    return Portal(deps.app, Accounts(organisation=deps.app.settings.organisation.id), templates(), deps.services)
 
 
 def routes(deps: WebDependencies) -> list[BaseRoute]:

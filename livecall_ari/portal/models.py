@@ -23,6 +23,9 @@ class PortalUser(peewee.Model):
     disabled = peewee.BooleanField(default=False)
     created_at = peewee.DateTimeField()
     password_changed_at = peewee.DateTimeField()
+    # The organisation whose portal the user logs into (several may share a database); "" for a
+    # user made before the column, who belongs to the first organisation they log into.
+    organisation = peewee.CharField(default="")
 
     class Meta:
         table_name = "portal_users"
@@ -87,7 +90,14 @@ def _search_indexes(db: peewee.Database) -> None:
 
 
 MODELS: list[type[peewee.Model]] = [PortalUser, PortalSession, LoginFailure, CoachingComment, Scorecard]
+def _user_organisations(db: peewee.Database) -> None:
+    from livecall_ari.storage.migrations import add_column_once
+
+    add_column_once(db, "portal_users", "organisation", peewee.CharField(default=""))
+
+
 MIGRATIONS: list[Migration] = [
     Migration("portal-0001", create_tables(*MODELS)),
     Migration("portal-0002-call-search-indexes", _search_indexes),
+    Migration("portal-0003-user-organisations", _user_organisations),
 ]

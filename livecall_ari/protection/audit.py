@@ -52,14 +52,16 @@ class AuditSeal:
 # The seal of the database the models are bound to (App.database() binds both, once).
 _seal: AuditSeal | None = None
 _sealed_db: object = None
+# The organisation new entries are written for (the portal shows each organisation its own).
+_organisation = ""
 
 
-def configure(seal: AuditSeal | None, db: object = None, *, new_key: bool = False) -> None:
-    """Seal new entries with ``seal``'s key from now on. When the key was just made, a "keyed"
-    anchor records the head, so verify knows which entries predate it (only then: a missing
-    record later is a sign of tampering, never quietly written again)."""
-    global _seal, _sealed_db
-    _seal, _sealed_db = seal, db
+def configure(seal: AuditSeal | None, db: object = None, *, new_key: bool = False, organisation: str = "") -> None:
+    """Seal new entries with ``seal``'s key from now on, marked as ``organisation``'s. When the key
+    was just made, a "keyed" anchor records the head, so verify knows which entries predate it
+    (only then: a missing record later is a sign of tampering, never quietly written again)."""
+    global _seal, _sealed_db, _organisation
+    _seal, _sealed_db, _organisation = seal, db, organisation
     if seal is not None and new_key:
         _append_anchor(seal, "keyed", dt.datetime.now(UTC))
 
@@ -130,7 +132,7 @@ def append_entry(
                 top = head_mac(seal.key, seq, digest) if seal else ""
                 AuditEntry.create(
                     seq=seq, at=stamp, actor=actor, action=action, subject=subject, details=details_json,
-                    salt=salt, content_hash=content, prev_hash=prev, entry_hash=digest, mac=mac,
+                    salt=salt, content_hash=content, prev_hash=prev, entry_hash=digest, mac=mac, organisation=_organisation,
                 )
                 AuditHead.insert(id=1, seq=seq, entry_hash=digest, mac=top).on_conflict(
                     conflict_target=[AuditHead.id],

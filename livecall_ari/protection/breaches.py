@@ -28,7 +28,7 @@ class BreachFacts:
     notifiable: bool = True
 
 
-def add_breach(facts: BreachFacts, by: str, now: dt.datetime) -> Breach:
+def add_breach(facts: BreachFacts, by: str, now: dt.datetime, organisation: str = "") -> Breach:
     if facts.aware_at.tzinfo is None or (facts.occurred_at is not None and facts.occurred_at.tzinfo is None):
         raise ValueError("breach times must carry a time zone")
     with Breach._meta.database.atomic():
@@ -36,7 +36,7 @@ def add_breach(facts: BreachFacts, by: str, now: dt.datetime) -> Breach:
             title=facts.title, aware_at=to_db(facts.aware_at), occurred_at=to_db(facts.occurred_at) if facts.occurred_at else None,
             nature=facts.nature, categories=facts.categories, subjects=facts.subjects, records=facts.records,
             consequences=facts.consequences, measures=facts.measures, notifiable=facts.notifiable,
-            recorded_by=by, recorded_at=to_db(now),
+            recorded_by=by, recorded_at=to_db(now), organisation=organisation,
         )
         audit.append(by, "breach.add", f"breach:{row.id}", {"title": facts.title}, at=now)
     return row

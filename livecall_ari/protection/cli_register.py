@@ -47,7 +47,7 @@ def breach_add(app: App, title: str, nature: str, aware_at: str | None, occurred
     aware = _time(aware_at, "--aware-at") or now()
     facts = breaches.BreachFacts(title, aware, nature, _time(occurred_at, "--occurred-at"), categories, subjects, records,
                                  consequences, measures, not not_notifiable)
-    row = breaches.add_breach(facts, by or who(), now())
+    row = breaches.add_breach(facts, by or who(), now(), app.settings.organisation.id)
     c = breaches.clock(row, now())
     click.echo(f"breach {row.id}: {title}: report to the ICO by {c.deadline:%Y-%m-%d %H:%M} UTC ({c.status}, {c.hours_left} h left)")
 

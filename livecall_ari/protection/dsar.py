@@ -96,7 +96,8 @@ def log_request(settings: config.Settings, e164: str, received_at: dt.datetime, 
     holidays = BankHolidays(settings.screening.nation)
     due = dsar_deadline(received_at, lambda d: holidays.name(d) is not None)
     row: DsarRequest = DsarRequest.create(
-        number=e164, received_at=received_at.astimezone(UTC).replace(tzinfo=None), due_on=due, logged_by=by
+        number=e164, received_at=received_at.astimezone(UTC).replace(tzinfo=None), due_on=due, logged_by=by,
+        organisation=settings.organisation.id,
     )
     audit.append(by, "dsar.log", audit.subject_for_number(e164), {"request": row.id, "due_on": due.isoformat()})
     return row

@@ -27,6 +27,9 @@ class AuditEntry(peewee.Model):
     entry_hash = peewee.CharField()
     redacted = peewee.BooleanField(default=False)
     mac = peewee.CharField(default="")  # keyed MAC of entry_hash (anchors.py); empty before the key existed
+    # Whose service wrote it (several organisations' services may share a database): what the
+    # portal filters by. Not part of the hashed content; "" for entries from before the column.
+    organisation = peewee.CharField(default="")
 
     class Meta:
         table_name = "audit_log"
@@ -82,6 +85,7 @@ class DsarRequest(peewee.Model):
     exported_at = peewee.DateTimeField(null=True)
     export_file = peewee.TextField(null=True)
     export_sha256 = peewee.CharField(null=True)
+    organisation = peewee.CharField(default="")  # [organisation] id; "" for requests from before the column
 
     class Meta:
         table_name = "protection_dsar_requests"
@@ -160,6 +164,7 @@ class Breach(peewee.Model):
     ico_reference = peewee.CharField(default="")
     recorded_by = peewee.CharField()
     recorded_at = peewee.DateTimeField()
+    organisation = peewee.CharField(default="")  # [organisation] id; "" for breaches from before the column
 
     class Meta:
         table_name = "protection_breaches"
@@ -179,7 +184,16 @@ def _audit_macs(db: peewee.Database) -> None:
             migrate(migrator.add_column(table, "mac", peewee.CharField(default="")))
 
 
+def _organisations(db: peewee.Database) -> None:
+    """Which organisation each audit entry, subject access request and breach belongs to."""
+    from livecall_ari.storage.migrations import add_column_once
+
+    for table in ("audit_log", "protection_dsar_requests", "protection_breaches"):
+        add_column_once(db, table, "organisation", peewee.CharField(default=""))
+
+
 MIGRATIONS: list[Migration] = [
     Migration("protection-0001", create_tables(*MODELS)),
     Migration("protection-0002-audit-macs", _audit_macs),
+    Migration("protection-0003-organisations", _organisations),
 ]

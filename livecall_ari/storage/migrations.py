@@ -31,6 +31,15 @@ def create_tables(*models: type[peewee.Model]) -> Callable[[peewee.Database], No
     return step
 
 
+def add_column_once(db: peewee.Database, table: str, name: str, field: peewee.Field) -> None:
+    """Add a column to an existing table unless it is there already (a table created after the
+    model gained the field has it), on SQLite and PostgreSQL alike."""
+    from playhouse.migrate import SchemaMigrator, migrate as run
+
+    if name not in {c.name for c in db.get_columns(table)}:
+        run(SchemaMigrator.from_database(db).add_column(table, name, field))
+
+
 def _capabilities() -> list[ModuleType]:
     # Imported here, not at module level, so a capability's models can import this module.
     from livecall_ari.alarms import models as alarms

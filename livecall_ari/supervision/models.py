@@ -30,6 +30,7 @@ class SupervisionSession(peewee.Model):
     ended_at = peewee.DateTimeField(null=True)
     end_reason = peewee.CharField(null=True)
     recording = peewee.CharField(null=True)  # the file (as Asterisk sees it), when recorded
+    organisation = peewee.CharField(default="")  # [organisation] id; "" for sessions from before the column
 
     class Meta:
         table_name = "supervision_sessions"
@@ -48,6 +49,13 @@ class SupervisionEvent(peewee.Model):
 
 
 MODELS: list[type[peewee.Model]] = [SupervisionSession, SupervisionEvent]
+def _organisations(db: peewee.Database) -> None:
+    from livecall_ari.storage.migrations import add_column_once
+
+    add_column_once(db, "supervision_sessions", "organisation", peewee.CharField(default=""))
+
+
 MIGRATIONS: list[Migration] = [
     Migration("supervision-0001-sessions", create_tables(SupervisionSession, SupervisionEvent)),
+    Migration("supervision-0002-organisations", _organisations),
 ]

@@ -42,7 +42,7 @@ def build_service(app: App) -> SupervisionService | None:
 
     app.database()
     return SupervisionService(
-        policy, DatabaseSessionStore(), audit.append, beep=s.beep, record_monitoring=s.record_monitoring,
+        policy, DatabaseSessionStore(app.settings.organisation.id), audit.append, beep=s.beep, record_monitoring=s.record_monitoring,
         ring_timeout=s.ring_timeout, recordings_dir=app.settings.recordings_dir(),
         call_state=call_recording_state, discard=discard,
     )

@@ -29,7 +29,11 @@ def _session(row: SupervisionSession) -> Session:
 
 
 class DatabaseSessionStore:
-    """Needs the database opened (models bound) first, as every store does."""
+    """Needs the database opened (models bound) first, as every store does. Sessions are marked
+    as ``organisation``'s (several organisations' services may share a database)."""
+
+    def __init__(self, organisation: str = "") -> None:
+        self.organisation = organisation
 
     def save(self, session: Session) -> None:
         values = dataclasses.asdict(session)
@@ -39,7 +43,7 @@ class DatabaseSessionStore:
         session_id = values.pop("id")
         # Update, else insert: portable between SQLite and PostgreSQL (no REPLACE/UPSERT needed).
         if not SupervisionSession.update(**values).where(SupervisionSession.id == session_id).execute():
-            SupervisionSession.insert(id=session_id, **values).execute()
+            SupervisionSession.insert(id=session_id, organisation=self.organisation, **values).execute()
 
     def get(self, session_id: str) -> Session | None:
         row = SupervisionSession.get_or_none(SupervisionSession.id == session_id)
