@@ -149,8 +149,8 @@ class Uploader:
             try:
                 outcome = self.upload(row)
             except StoreUnavailable:
-                self._failed(row)
-                counts["failed"] += 1
+                # Not this recording's fault: the loop waits for the store, the recording does not
+                # lose its turn (nor, after a long outage, wait minutes more once it is back).
                 raise
             except StoreError as exc:
                 self._failed(row)

@@ -209,3 +209,24 @@ def test_files_of_another_format_beside_the_stored_object_are_never_uploaded(tmp
     assert up.run_once()["uploaded"] == 1
     assert sorted(up.store.keys()) == ["pbx-a/2026/11/29/c7-in.ogg", "pbx-a/2026/11/29/c7.ogg"]
     assert [p.name for p in folder.iterdir()] == ["c7.wav"]  # the pipeline's to remove
+
+
+def test_a_store_that_goes_down_mid_upload_costs_no_recording_its_turn(tmp_path: Path) -> None:
+    class Flaky(FolderStore):
+        down = False
+
+        def put(self, key: str, path: Path, fingerprint: Any) -> Any:
+            if self.down:
+                raise StoreUnavailable("the store went away")
+            return super().put(key, path, fingerprint)
+
+    store = Flaky(tmp_path / "bucket")
+    up = uploader(tmp_path, store)
+    rows = [recording(tmp_path, f"c{i}", os.urandom(100)) for i in range(2)]
+    store.down = True
+    for _ in range(5):
+        with pytest.raises(StoreUnavailable):
+            up.run_once()
+    store.down = False
+    assert up.run_once()["uploaded"] == 2  # at once: the clock has not moved
+    assert [object_of(r.id) is not None for r in rows] == [True, True]
