@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from typing import Any
+from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -53,8 +54,10 @@ def routes(portal: Portal) -> list[BaseRoute]:
             return None
         return row if may_see_call(ctx.viewer, str(row.agent)) else None
 
-    def back(row: Recording, note: str = "") -> Response:
-        return secure(RedirectResponse(f"/calls/{row.call_id}{note}#recording-{row_id(row)}", status_code=303))
+    def back(row: Recording, message: str) -> Response:
+        """Back to the call's page, which shows what was done and puts focus there (a #fragment
+        would take focus away from it again)."""
+        return secure(RedirectResponse(f"/calls/{quote(str(row.call_id), safe='')}?message={quote(message)}", status_code=303))
 
     async def comment(request: Request, ctx: Ctx) -> Response:
         row = recording(ctx, request.path_params["recording_id"])
@@ -68,7 +71,7 @@ def routes(portal: Portal) -> list[BaseRoute]:
                                    offset_ms=offset, text=text[:4000], created_at=portal.clock().replace(tzinfo=None))
         audit.append(ctx.viewer.username, "coaching.comment", audit.subject_for_recording(row_id(row)),
                      {"comment": int(c.id), "offset_ms": offset})
-        return back(row)
+        return back(row, f"Comment added to recording {row_id(row)} at {offset // 60000}:{offset // 1000 % 60:02d}.")
 
     async def score(request: Request, ctx: Ctx) -> Response:
         row = recording(ctx, request.path_params["recording_id"])
@@ -82,7 +85,7 @@ def routes(portal: Portal) -> list[BaseRoute]:
                              scores=json.dumps(scores), note=field_text(ctx, "note")[:4000],
                              created_at=portal.clock().replace(tzinfo=None))
         audit.append(ctx.viewer.username, "coaching.scorecard", audit.subject_for_recording(row_id(row)), {"scorecard": int(s.id)})
-        return back(row)
+        return back(row, f"Scorecard saved for recording {row_id(row)}.")
 
     async def overview(request: Request, ctx: Ctx) -> Response:
         only = agent_filter(ctx.viewer)
