@@ -58,14 +58,16 @@ def test_short_codes_connect_through_the_gate_with_their_reason_no_notice_and_no
     sandbox: SandboxInfo, screened: Service
 ) -> None:
     since = pstn_log(sandbox).stat().st_size
-    results = {number: call(sandbox, number, hold_ms=300) for number in SHORT_CODES}  # 1001: marketing
+    # 1001 (Stasis entry) makes marketing calls; 1003 takes the FastAGI entry.
+    placed = [("1001", n) for n in SHORT_CODES] + [("1003", "101")]
+    results = {(agent, number): call(sandbox, number, agent=agent, hold_ms=300) for agent, number in placed}
 
-    for number, result in results.items():
-        assert result.returncode == 0 and result.answered, (number, result.errors)
+    for placed_call, result in results.items():
+        assert result.returncode == 0 and result.answered, (placed_call, result.errors)
     rows = screened.decisions()
-    assert [(r["number"], r["decision"], r["reasons"], r["purpose"]) for r in rows] == [
-        (n, "allow", "special_number", "marketing") for n in SHORT_CODES]
-    until(lambda: sorted(reached(sandbox, since)) == sorted(SHORT_CODES), what="each short code at the PSTN")
+    assert [(r["entry"], r["number"], r["decision"], r["reasons"], r["purpose"]) for r in rows] == [
+        ("agi" if agent == "1003" else "stasis", n, "allow", "special_number", "marketing") for agent, n in placed]
+    until(lambda: sorted(reached(sandbox, since)) == sorted(n for _, n in placed), what="each short code at the PSTN")
     ids = tuple(r["call_id"] for r in rows)
     marks = ",".join("?" * len(ids))
     # The calls are over and answered: a notice or a recording would have been booked by now.
