@@ -297,5 +297,8 @@ async def pbx_checks(app: App) -> list[Check]:
     """All of the above, for ``livecall doctor``."""
     checks = include_checks(app.settings, *await asterisk_dirs(app.settings))
     checks += await gate_path_checks(app.settings)
+    from livecall_ari.asterisk.inbound_checks import inbound_checks
+
+    checks += await inbound_checks(app.settings)
     checks.append(cdr_file_check(app, dt.datetime.now(dt.timezone.utc)))
     return checks

@@ -153,3 +153,23 @@ def test_the_catch_up_books_an_inbound_calls_file_with_the_callers_number(tmp_pa
 
     row = Recording.get(Recording.call_id == "in-4")
     assert (row.direction, row.number, row.agent, row.purpose, row.state) == ("inbound", "+442079460555", "1001", "inbound", "complete")
+
+
+def test_the_doctor_checks_the_inbound_context_and_its_destination() -> None:
+    from livecall_ari.asterisk.inbound_checks import judge_inbound
+    from livecall_ari.config import InboundSettings
+
+    missing_context = "There is no existence of 'reception' context\nCommand 'dialplan show reception' failed.\n"
+    shown = "[ Context 'reception' created by 'pbx_config' ]\n  '100' =>  1. Dial(PJSIP/100)\n"
+    assert judge_inbound(InboundSettings(), None, None) is None  # inbound calls off: nothing to say
+    orphan = judge_inbound(InboundSettings(trunk_context="from-trunk"), None, None)
+    assert orphan is not None and not orphan.ok and "destination_context is empty" in orphan.detail
+    on = InboundSettings(destination_context="reception", destination_extension="100")
+    unasked = judge_inbound(on, None, None)
+    assert unasked is not None and unasked.warning
+    not_loaded = judge_inbound(on, "There is no existence of 'livecall-inbound' context\n", shown)
+    assert not_loaded is not None and not not_loaded.ok and "not loaded" in not_loaded.detail
+    nowhere = judge_inbound(on, "[ Context 'livecall-inbound' ]", missing_context)
+    assert nowhere is not None and not nowhere.ok and not nowhere.warning and "100@reception" in nowhere.detail
+    fine = judge_inbound(on, "[ Context 'livecall-inbound' ]", shown)
+    assert fine is not None and fine.ok and "100@reception" in fine.detail
