@@ -173,3 +173,14 @@ def test_the_doctor_checks_the_inbound_context_and_its_destination() -> None:
     assert nowhere is not None and not nowhere.ok and not nowhere.warning and "100@reception" in nowhere.detail
     fine = judge_inbound(on, "[ Context 'livecall-inbound' ]", shown)
     assert fine is not None and fine.ok and "100@reception" in fine.detail
+
+
+def test_the_inbound_notice_names_the_organisation_and_never_a_placeholder() -> None:
+    from livecall_ari.config import OrganisationSettings
+    from livecall_ari.sounds.build import load_prompts, prompt_values
+
+    text = load_prompts()["livecall"]["inbound-notice"]
+    named = text.format_map(prompt_values(OrganisationSettings(name="Acme Claims Ltd")))
+    assert named.startswith("Thank you for calling Acme Claims Ltd.") and "recorded for training and monitoring" in named
+    placeholder = text.format_map(prompt_values(OrganisationSettings()))
+    assert OrganisationSettings().name not in placeholder and placeholder.startswith("Thank you for calling us.")
