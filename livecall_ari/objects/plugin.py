@@ -10,7 +10,7 @@ import logging
 from livecall_ari.config import ConfigError, Settings
 from livecall_ari.objects.core import Retry
 from livecall_ari.objects.services import Uploader
-from livecall_ari.objects.store import Store, StoreUnavailable
+from livecall_ari.objects.store import Store, StoreError, StoreUnavailable
 
 log = logging.getLogger("livecall.objects")
 BACKENDS = ("local", "s3")
@@ -61,11 +61,13 @@ async def upload_loop(uploader: Uploader, stop: asyncio.Event, every: float, bat
                 log.info(json.dumps({"event": "recordings_uploaded", **counts}))
                 if counts["uploaded"] >= batch:
                     wait = 0  # more are waiting
-        except StoreUnavailable as exc:
+        except StoreError as exc:
+            # Down, or refusing us (credentials, bucket): said once, then tried less and less often.
             down += 1
             wait = max(every, retry.delay(down))
             if down == 1:
-                log.error("object store unavailable, recordings stay on this disk until it is back: %s", exc)
+                what = "unavailable" if isinstance(exc, StoreUnavailable) else "refused the upload"
+                log.error("object store %s, recordings stay on this disk until it is back: %s", what, exc)
         except Exception:
             log.exception("recording upload failed")
         try:

@@ -230,3 +230,34 @@ def test_a_store_that_goes_down_mid_upload_costs_no_recording_its_turn(tmp_path:
     store.down = False
     assert up.run_once()["uploaded"] == 2  # at once: the clock has not moved
     assert [object_of(r.id) is not None for r in rows] == [True, True]
+
+
+def test_the_upload_loop_says_once_that_the_store_is_down_and_once_that_it_is_back(tmp_path: Path, caplog: Any) -> None:
+    import asyncio
+
+    from livecall_ari.objects.plugin import upload_loop
+
+    mount = tmp_path / "mnt"
+    up = uploader(tmp_path, FolderStore(mount / "bucket"))
+    row = recording(tmp_path, "c8", os.urandom(64))
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(upload_loop(up, stop, every=0.01, batch=5, retry=Retry(first=0.01, most=0.02)))
+        for _ in range(300):
+            await asyncio.sleep(0.01)
+            if "unavailable" in caplog.text:
+                break
+        mount.mkdir()
+        for _ in range(300):
+            await asyncio.sleep(0.01)
+            if object_of(row.id) is not None:
+                break
+        stop.set()
+        await task
+
+    with caplog.at_level(logging.INFO, "livecall.objects"):
+        asyncio.run(run())
+    assert object_of(row.id) is not None
+    assert caplog.text.count("object store unavailable") == 1
+    assert caplog.text.count("is reachable again") == 1
