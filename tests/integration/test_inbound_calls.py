@@ -14,7 +14,7 @@ import subprocess
 import zipfile
 from contextlib import closing
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import httpx
 import pytest
@@ -220,3 +220,39 @@ def test_an_inbound_call_is_on_the_live_board_and_a_supervisor_can_listen_to_it(
     [session] = service.rows("SELECT * FROM supervision_sessions")
     assert (session["supervisor"], session["agent"], session["mode"]) == ("2001", AGENT, "listen")
     assert session["started_at"] is not None
+
+
+@pytest.fixture
+def inbound_unrecorded(sandbox: SandboxInfo) -> Iterator[None]:
+    """The sandbox's dialplan rendered with [recording] inbound_policy = "none", then as before."""
+    livecall("sandbox", "up", env={"LIVECALL_RECORDING_INBOUND_POLICY": "none"})
+    try:
+        yield
+    finally:
+        livecall("sandbox", "up")
+
+
+def test_with_inbound_policy_none_the_caller_hears_the_notice_and_nothing_is_recorded(
+    sandbox: SandboxInfo, inbound_unrecorded: None, make_service: Any
+) -> None:
+    assert "MixMonitor" not in sandbox.rx("dialplan show livecall-inbound")
+    service: Service = make_service(**AS_RECORDED)
+    caller = caller_number()
+    before = set(sandbox.heard_dir.glob(f"inbound-{DID}-*-heard.wav"))
+
+    ring(sandbox, caller, 1000)
+
+    [heard_file] = until(lambda: set(sandbox.heard_dir.glob(f"inbound-{DID}-*-heard.wav")) - before,
+                         what="the caller's recording of what it heard")
+    notice = prompt(sandbox, "livecall/inbound-notice")
+    until(lambda: audio.samples_when_complete(heard_file) > len(notice), what="the notice in it")
+    assert notice_found(audio.read_wav(heard_file), notice) >= 0.7
+    # The call is in the call log with its agent, the notice's record says it played; no recording.
+    [call] = until(lambda: [d for d in service.decisions() if d["number"] == e164(caller) and d["agent"]],
+                   what="the inbound call's row with its agent")
+    assert (call["decision"], call["agent"]) == ("inbound", AGENT)
+    [notice_row] = service.rows("SELECT * FROM recording_notices WHERE call_id = ?", (call["call_id"],))
+    assert notice_row["outcome"] == "heard"
+    # (The service also books older files it finds on disk: only this call's rows matter.)
+    assert service.rows("SELECT * FROM recordings WHERE call_id = ? OR number = ?", (call["call_id"], e164(caller))) == []
+    assert not list(host(sandbox, "/var/spool/asterisk/monitor/livecall").glob(f"*/*/*/{call['call_id']}*"))
