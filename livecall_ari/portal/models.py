@@ -25,7 +25,7 @@ class PortalUser(peewee.Model):
     password_changed_at = peewee.DateTimeField()
     # The organisation whose portal the user logs into (several may share a database); "" for a
     # user made before the column, who belongs to the first organisation they log into.
-    organisation = peewee.CharField(default="")
+    organisation = peewee.CharField(default="", constraints=[peewee.SQL("DEFAULT ''")])
 
     class Meta:
         table_name = "portal_users"
@@ -93,7 +93,7 @@ MODELS: list[type[peewee.Model]] = [PortalUser, PortalSession, LoginFailure, Coa
 def _user_organisations(db: peewee.Database) -> None:
     from livecall_ari.storage.migrations import add_column_once
 
-    add_column_once(db, "portal_users", "organisation", peewee.CharField(default=""))
+    add_column_once(db, "portal_users", "organisation", peewee.CharField(default="", constraints=[peewee.SQL("DEFAULT ''")]))
 
 
 MIGRATIONS: list[Migration] = [

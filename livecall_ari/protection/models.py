@@ -29,7 +29,7 @@ class AuditEntry(peewee.Model):
     mac = peewee.CharField(default="")  # keyed MAC of entry_hash (anchors.py); empty before the key existed
     # Whose service wrote it (several organisations' services may share a database): what the
     # portal filters by. Not part of the hashed content; "" for entries from before the column.
-    organisation = peewee.CharField(default="")
+    organisation = peewee.CharField(default="", constraints=[peewee.SQL("DEFAULT ''")])
 
     class Meta:
         table_name = "audit_log"
@@ -85,7 +85,8 @@ class DsarRequest(peewee.Model):
     exported_at = peewee.DateTimeField(null=True)
     export_file = peewee.TextField(null=True)
     export_sha256 = peewee.CharField(null=True)
-    organisation = peewee.CharField(default="")  # [organisation] id; "" for requests from before the column
+    # [organisation] id; "" for requests from before the column
+    organisation = peewee.CharField(default="", constraints=[peewee.SQL("DEFAULT ''")])
 
     class Meta:
         table_name = "protection_dsar_requests"
@@ -164,7 +165,8 @@ class Breach(peewee.Model):
     ico_reference = peewee.CharField(default="")
     recorded_by = peewee.CharField()
     recorded_at = peewee.DateTimeField()
-    organisation = peewee.CharField(default="")  # [organisation] id; "" for breaches from before the column
+    # [organisation] id; "" for breaches from before the column
+    organisation = peewee.CharField(default="", constraints=[peewee.SQL("DEFAULT ''")])
 
     class Meta:
         table_name = "protection_breaches"
@@ -189,7 +191,7 @@ def _organisations(db: peewee.Database) -> None:
     from livecall_ari.storage.migrations import add_column_once
 
     for table in ("audit_log", "protection_dsar_requests", "protection_breaches"):
-        add_column_once(db, table, "organisation", peewee.CharField(default=""))
+        add_column_once(db, table, "organisation", peewee.CharField(default="", constraints=[peewee.SQL("DEFAULT ''")]))
 
 
 MIGRATIONS: list[Migration] = [

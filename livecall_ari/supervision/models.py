@@ -30,7 +30,8 @@ class SupervisionSession(peewee.Model):
     ended_at = peewee.DateTimeField(null=True)
     end_reason = peewee.CharField(null=True)
     recording = peewee.CharField(null=True)  # the file (as Asterisk sees it), when recorded
-    organisation = peewee.CharField(default="")  # [organisation] id; "" for sessions from before the column
+    # [organisation] id; "" for sessions from before the column
+    organisation = peewee.CharField(default="", constraints=[peewee.SQL("DEFAULT ''")])
 
     class Meta:
         table_name = "supervision_sessions"
@@ -52,7 +53,7 @@ MODELS: list[type[peewee.Model]] = [SupervisionSession, SupervisionEvent]
 def _organisations(db: peewee.Database) -> None:
     from livecall_ari.storage.migrations import add_column_once
 
-    add_column_once(db, "supervision_sessions", "organisation", peewee.CharField(default=""))
+    add_column_once(db, "supervision_sessions", "organisation", peewee.CharField(default="", constraints=[peewee.SQL("DEFAULT ''")]))
 
 
 MIGRATIONS: list[Migration] = [

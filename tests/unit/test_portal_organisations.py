@@ -183,3 +183,13 @@ def test_migration_adds_the_organisation_columns_to_an_older_database(tmp_path: 
     for table in ("audit_log", "protection_dsar_requests", "protection_breaches", "portal_users"):
         assert "organisation" in {c.name for c in db.get_columns(table)}, table
     assert db.execute_sql("SELECT organisation FROM protection_breaches").fetchall() == [("",)]
+
+
+def test_a_writer_that_does_not_know_the_column_still_inserts(app: App) -> None:
+    # An older service sharing the database during an upgrade writes no organisation: the
+    # database fills in "" (a row from before), on a new database as on a migrated one.
+    db = app.database()
+    db.execute_sql("INSERT INTO protection_breaches (title, aware_at, nature, categories, subjects, records, consequences, "
+                   "measures, notifiable, ico_reference, recorded_by, recorded_at) "
+                   "VALUES ('old writer', '2026-01-01 00:00:00', 'x', '', 0, 0, '', '', 1, '', 'old', '2026-01-01 00:00:00')")
+    assert Breach.get(Breach.title == "old writer").organisation == ""
