@@ -422,7 +422,8 @@ class Bench:
 
         found = decisions()
         ids = [r["call_id"] for n, r in found.items() if n in answered]
-        deadline = time.monotonic() + 60
+        # Compacted recordings may still be queued for encoding: give the backlog time to drain.
+        deadline = time.monotonic() + (60 if self.store == "wav" else 600)
         while time.monotonic() < deadline and any(r["state"] == "recording" for r in recordings(ids).values()):
             time.sleep(1)
         recs = recordings(ids)

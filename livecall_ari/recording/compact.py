@@ -35,6 +35,7 @@ FORMATS = ("wav", "opus")
 # same speech envelope and spectral distance (docs/benchmarks.md, "Compact recordings").
 COMPLEXITY = 0
 FRAME_MS = 60
+NICENESS = 19
 CONTENT_TYPES = {".ogg": "audio/ogg", ".wav": "audio/wav"}
 OPUS_RATE = 48000  # an Ogg Opus granule position counts 48 kHz samples, whatever the input's rate
 
@@ -106,7 +107,8 @@ class OpusEncoder:
     timeout_s: float = 600.0
 
     def encode(self, wav: Path, out: Path) -> None:
-        cmd = [self.program, "--quiet", "--bitrate", str(self.kbps), "--comp", str(COMPLEXITY), "--framesize",
+        # At the lowest CPU priority: calls in progress come first, encoding takes what is left.
+        cmd = ["nice", "-n", str(NICENESS), self.program, "--quiet", "--bitrate", str(self.kbps), "--comp", str(COMPLEXITY), "--framesize",
                str(FRAME_MS), "--discard-comments", str(wav), str(out)]
         try:
             done = subprocess.run(cmd, capture_output=True, text=True, timeout=self.timeout_s)
@@ -115,6 +117,9 @@ class OpusEncoder:
                                f"{wav} is kept as WAV") from None
         except subprocess.TimeoutExpired:
             raise CompactError(f"{self.program} took over {self.timeout_s:.0f} s on {wav}; it is kept as WAV") from None
+        if done.returncode == 127:  # nice found no such program
+            raise CompactError(f"{self.program} is not installed (Debian: apt-get install opus-tools); "
+                               f"{wav} is kept as WAV")
         if done.returncode != 0:
             raise CompactError(f"{self.program} failed on {wav} (exit {done.returncode}): "
                                f"{done.stderr.strip()[-300:]}; it is kept as WAV")

@@ -73,6 +73,9 @@ def build_service(app: App) -> RecordingService:
     service.reconcile_after = dt.timedelta(seconds=settings.recording.reconcile_after)
     service.reconcile_every = settings.recording.reconcile_every
     service.min_free_bytes = settings.recording.min_free_mb * 1024 * 1024
+    from livecall_ari.recording.compact import compactor_for
+
+    service.compactor, service.workers = compactor_for(settings), settings.recording.finish_workers
     return service
 
 
@@ -100,9 +103,6 @@ def build_agi(app: App, service: RecordingService) -> RecordingAgi:
         })
         if response.get("Response") != "Success":
             raise AmiError(f"MixMonitorMute on {channel}: {response.get('Message', '?')}")
-    from livecall_ari.recording.compact import compactor_for
-
-    service.compactor, service.workers = compactor_for(settings), settings.recording.finish_workers
 
     agi = RecordingAgi(service, r.decline_key, r.objection_key, mute, r.consent_key)
     agi.inbound = build_inbound(app, service)
@@ -144,3 +144,6 @@ async def reconcile_loop(service: RecordingService, stop: asyncio.Event, every: 
             await asyncio.wait_for(stop.wait(), service.reconcile_every if every is None else every)
         except asyncio.TimeoutError:
             pass
+    # serve is stopping: recordings still waiting to be finished are left to the next catch-up
+    # (their WAVs stay), so serve never waits for a backlog to drain.
+    service.close()

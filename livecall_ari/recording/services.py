@@ -210,6 +210,14 @@ class RecordingService:
 
         return self._pool.submit(run)
 
+    def close(self) -> None:
+        """Stop finishing: the recording being encoded completes, those waiting are dropped
+        (their rows stay ``recording``, their WAVs stay; the catch-up finishes them later)."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+
     def backlog(self) -> int:
         """Recordings whose calls have ended and that are being, or waiting to be, finished."""
         with self._lock:

@@ -354,3 +354,22 @@ def test_a_call_is_finished_by_one_thread_at_a_time(tmp_path: Path) -> None:
     assert Recording.get(Recording.call_id == "c9").state == "recording"
     svc._busy.clear()
     assert svc.finish("c9", settle_seconds=0, at_hangup=False).file == f"{DIR}/c9.ogg"
+
+
+def test_closing_drops_the_recordings_still_waiting_and_they_are_finished_later(tmp_path: Path) -> None:
+    svc = compacting(tmp_path)
+    svc.workers = 1
+    for n in range(4):
+        put_wav(tmp_path, f"q{n}.wav", speechlike(2))
+        start(svc, f"q{n}")
+    futures = [svc.finish_later(f"q{n}", NOW) for n in range(4)]
+    svc.close()  # serve stops: it does not wait for the backlog to drain
+    assert any(f.cancelled() for f in futures)
+    waiting = [f"q{n}" for n, f in enumerate(futures) if f.cancelled()]
+    for f in futures:
+        if not f.cancelled():
+            f.result(timeout=60)
+    for call_id in waiting:  # kept as they were: the row open, the WAV there
+        assert Recording.get(Recording.call_id == call_id).state == "recording"
+        assert (tmp_path / "asterisk" / DIR.lstrip("/") / f"{call_id}.wav").exists()
+    assert all(svc.finish(c, settle_seconds=0, at_hangup=False).state == "complete" for c in waiting)
