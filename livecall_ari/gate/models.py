@@ -5,13 +5,14 @@ from __future__ import annotations
 import peewee
 
 from livecall_ari.storage.migrations import Migration, create_tables
+from livecall_ari.storage.numbers import NumberField, normalise_columns
 
 
 class GateDecision(peewee.Model):
     call_id = peewee.CharField(index=True)
     agent = peewee.CharField()
-    dialled = peewee.CharField()
-    number = peewee.CharField(index=True)
+    dialled = peewee.CharField()  # as the agent dialled it
+    number = NumberField(index=True)  # E.164, or the dialled digits when not a valid number
     purpose = peewee.CharField()
     caller_id = peewee.CharField(null=True)
     organisation = peewee.CharField(default="default")
@@ -27,4 +28,7 @@ class GateDecision(peewee.Model):
 
 
 MODELS: list[type[peewee.Model]] = [GateDecision]
-MIGRATIONS = [Migration("gate-0001-decisions", create_tables(GateDecision))]
+MIGRATIONS = [
+    Migration("gate-0001-decisions", create_tables(GateDecision)),
+    Migration("gate-0002-numbers-e164", lambda db: normalise_columns(db, ("gate_decisions", "number"))),
+]

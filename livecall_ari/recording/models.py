@@ -6,6 +6,7 @@ from __future__ import annotations
 import peewee
 
 from livecall_ari.storage.migrations import Migration, create_tables
+from livecall_ari.storage.numbers import NumberField, normalise_columns
 
 LAWFUL_BASES = ("consent", "contract", "legal_obligation", "vital_interests", "public_task", "legitimate_interests")
 
@@ -14,7 +15,7 @@ class Recording(peewee.Model):
     call_id = peewee.CharField(index=True)  # the agent channel's Asterisk linkedid
     organisation = peewee.CharField(default="default")
     agent = peewee.CharField(index=True)
-    number = peewee.CharField(index=True)  # the other party, E.164 (or the extension, role-play)
+    number = NumberField(index=True)  # the other party, E.164 (or the extension, role-play)
     purpose = peewee.CharField()  # marketing, service, claims, internal, training
     tags = peewee.CharField(default="")  # comma-separated, e.g. "training"
     file = peewee.CharField(null=True)  # absolute path on the PBX host; null once deleted
@@ -38,7 +39,7 @@ class NoticeEvent(peewee.Model):
     """The recording notice on one call: played or not, which prompt, when, how long, keys."""
 
     call_id = peewee.CharField(index=True)
-    number = peewee.CharField(index=True)
+    number = NumberField(index=True)  # E.164
     prompt = peewee.CharField()
     played = peewee.BooleanField()
     started_at = peewee.DateTimeField()
@@ -70,4 +71,7 @@ def _add_direction(db: peewee.Database) -> None:
 MIGRATIONS = [
     Migration("recording-0001", create_tables(Recording, NoticeEvent, RecordingPause)),
     Migration("recording-0002-direction", _add_direction),
+    # The dialplan passed the number as the trunk dials it (national form): E.164 since.
+    Migration("recording-0003-numbers-e164",
+              lambda db: normalise_columns(db, ("recordings", "number"), ("recording_notices", "number"))),
 ]

@@ -34,8 +34,8 @@ def test_decisions_are_recorded_with_reasons_and_evidence(tmp_path: Path) -> Non
     service.screen(attempt("02079460018"), "agi")
     rows = list(GateDecision.select().order_by(GateDecision.id))
     assert [(r.number, r.decision, r.reasons, r.entry) for r in rows] == [
-        ("07700900123", "block", "blocked", "stasis"),
-        ("02079460018", "allow", "", "agi"),
+        ("07700900123", "block", "blocked", "stasis"),  # no valid number (Ofcom's drama range): as dialled
+        ("+442079460018", "allow", "", "agi"),  # stored as the number it is
     ]
     assert json.loads(rows[0].evidence) == {"list": "static"}
     db.close()
