@@ -12,7 +12,8 @@ runs the steps not yet done, so a run killed anywhere is finished by the next:
 3. ``exports``: subject access export files made for the number are deleted;
 4. ``rows``: each registry table's rows deleted, or pseudonymised (``erased:<hmac prefix>``)
    where a record must stay for the accounts (call charges) or as the gate's evidence;
-5. ``text``: every other text column mentioning the number in any form is rewritten;
+5. ``text``: every other text column mentioning the number in any form (``0044...``, spaced,
+   behind the outside-line prefix) has each mention replaced whole by the pseudonym;
 6. ``audit``: audit entries mentioning it are redacted (the chain still verifies);
 7. ``certificate``: a JSON certificate (what, when, counts, the request's hash) is written.
 
@@ -37,11 +38,13 @@ from livecall_ari.objects.services import delete_objects
 from livecall_ari.objects.store import Store
 from livecall_ari.recording.paths import RecordingsFolder
 from livecall_ari.protection.core import canonical, key_fingerprint, keyed_hash, pseudonym
+from livecall_ari.protection.mentions import like_pattern, replace_mentions
 from livecall_ari.protection.models import DsarRequest, ErasureJob, LegalHoldRecord, Suppression
 from livecall_ari.protection.registry import (
     OWN_TABLES, columns, delete_recording_linked, execute, is_text, linked_files, match, number_forms, personal_tables, pk,
     q, row_id, subject_calls,
 )
+from livecall_ari.screening.numbers import NumberParser
 from livecall_ari.screening.store import ScreeningStore
 
 UTC = dt.timezone.utc
@@ -68,6 +71,7 @@ class Erasure:
         self.db = db
         # The object store recordings were uploaded to ([storage] backend = "s3"), if any.
         self.objects = objects
+        self.parser = NumberParser()
         # Every recording path of a row is confined to it before a file is deleted (recording.paths).
         self.folder = folder
         self.key = key
@@ -212,24 +216,20 @@ class Erasure:
     def _text(self, job: ErasureJob, e164: str, forms: tuple[str, ...], at: dt.datetime) -> None:
         counts: dict[str, int] = {}
         param = self.db.param
-        ordered = sorted(forms, key=len, reverse=True)
         with self.db.atomic():
             for table in sorted(set(self.db.get_tables()) - OWN_TABLES):
                 for column in columns(self.db, table):
                     if not is_text(column):
                         continue
-                    replaced = q(column.name)
-                    params: list[Any] = []
-                    for form in ordered:
-                        replaced = f"REPLACE({replaced}, {param}, {param})"
-                        params += [form, job.pseudonym]
-                    where = " OR ".join(f"{q(column.name)} LIKE {param}" for _ in ordered)
-                    cursor = execute(self.db, 
-                        f"UPDATE {q(table)} SET {q(column.name)} = {replaced} WHERE {where}",
-                        params + [f"%{form}%" for form in ordered],
-                    )
-                    if cursor.rowcount:
-                        counts[f"{table}.{column.name}"] = cursor.rowcount
+                    c = q(column.name)
+                    cursor = execute(self.db, f"SELECT DISTINCT {c} FROM {q(table)} WHERE {c} LIKE {param}", [like_pattern(e164)])
+                    for (value,) in cursor.fetchall():
+                        # Each mention replaced whole, never a part of a longer number (mentions.py).
+                        new = replace_mentions(str(value), e164, job.pseudonym, self.parser.parse)
+                        if new == value:
+                            continue
+                        updated = execute(self.db, f"UPDATE {q(table)} SET {c} = {param} WHERE {c} = {param}", [new, value])
+                        counts[f"{table}.{column.name}"] = counts.get(f"{table}.{column.name}", 0) + updated.rowcount
             self._mark(job, "text", counts)
 
     def _audit(self, job: ErasureJob, e164: str, forms: tuple[str, ...], at: dt.datetime) -> None:

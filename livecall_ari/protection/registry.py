@@ -44,8 +44,10 @@ BUILTIN = (
 
 
 def number_forms(e164: str) -> tuple[str, ...]:
-    """Every way the number is likely written: E.164, digits, national and spaced forms."""
-    forms = [e164, e164.lstrip("+")]
+    """Every way the number is likely written: E.164, digits, international (00), national and
+    spaced forms. Columns of numbers hold E.164 (storage/numbers.py); the other forms find
+    what a table discovered by its ``number`` column keeps as dialled."""
+    forms = [e164, e164.lstrip("+"), "00" + e164.lstrip("+")]
     try:
         parsed = phonenumbers.parse(e164, None)
         national = phonenumbers.format_number(parsed, PhoneNumberFormat.NATIONAL)
@@ -136,7 +138,7 @@ def select_rows(db: peewee.Database, table: str, where: str, params: Iterable[An
 
 
 def subject_calls(db: peewee.Database, e164: str) -> list[str]:
-    """Call ids of the number's calls, leaving out any call id also used with another number."""
+    """Call ids of the number's calls, leaving out any call id also used with another (valid) number."""
     param = db.param
     ids: set[str] = set()
     others: set[str] = set()
@@ -153,10 +155,21 @@ def subject_calls(db: peewee.Database, e164: str) -> list[str]:
         where, params = match(table, e164, param)
         marks = ", ".join([param] * len(ids))
         cursor = execute(
-            db,             f"SELECT DISTINCT call_id FROM {q(table.table)} WHERE call_id IN ({marks}) AND NOT ({where})", [*ids, *params]
+            db, f"SELECT DISTINCT call_id, {q(table.number_column)} FROM {q(table.table)} "
+                f"WHERE call_id IN ({marks}) AND NOT ({where})", [*ids, *params]
         )
-        others.update(str(r[0]) for r in cursor.fetchall())
+        # Only another valid number makes a call someone else's: a CDR of a refused call holds
+        # its extension ("invalid"), a role-play call an agent's extension.
+        others.update(str(r[0]) for r in cursor.fetchall() if is_number(r[1]))
     return sorted(ids - others)
+
+
+def is_number(value: Any) -> bool:
+    """Whether a number column's value is a telephone number (an integer key, or text that is
+    a valid number), rather than an extension, a pseudonym or a refused dial string."""
+    from livecall_ari.storage.numbers import stored_number
+
+    return isinstance(value, int) or (isinstance(value, str) and stored_number(value).startswith("+"))
 
 
 def pk(model: type[peewee.Model]) -> Any:
