@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterator
 
+import httpx
 import pytest
 
 from tests.conftest import until
@@ -30,14 +31,32 @@ def files_of(sandbox: SandboxInfo, call_id: str) -> list[Path]:
     return list((Path(sandbox.data["recordings_dir"])).glob(f"*/*/*/{call_id}*"))
 
 
+def asterisk_ready() -> bool:
+    """ARI answers (while Asterisk boots it answers 503)."""
+    from livecall_ari.config import load
+
+    s = load()
+    try:
+        return httpx.get(f"{s.ari.url}/ari/asterisk/info", auth=(s.ari.user, s.ari.password), timeout=2).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+def sandbox_up(**env: str) -> None:
+    """Render the sandbox's configuration (with ``env``'s settings) and wait until Asterisk
+    answers again: `sandbox up` may restart it, which takes seconds on a loaded machine."""
+    livecall("sandbox", "up", env=env)
+    until(asterisk_ready, timeout=90, what="the sandbox's Asterisk to answer after `sandbox up`")
+
+
 @pytest.fixture
 def opt_in(sandbox: SandboxInfo) -> Iterator[None]:
     """The sandbox's dialplan rendered with notice_mode = "opt_in", and back afterwards."""
-    livecall("sandbox", "up", env={"LIVECALL_RECORDING_NOTICE_MODE": "opt_in"})
+    sandbox_up(LIVECALL_RECORDING_NOTICE_MODE="opt_in")
     try:
         yield
     finally:
-        livecall("sandbox", "up")
+        sandbox_up()
 
 
 def test_a_recording_does_not_take_its_calls_consent_basis(sandbox: SandboxInfo, make_service: Any) -> None:
