@@ -43,10 +43,13 @@ class NumberClass(StrEnum):
     INTERNATIONAL = "international"
     INTERNAL = "internal"
     EMERGENCY = "emergency"
+    # A call to one of the organisation's DIDs (LiveCall's CDR column livecall_purpose is
+    # "inbound"): its "dialled number" is the DID, which the caller pays for, not the account.
+    INBOUND = "inbound"
 
 
 # Classes a call is charged for (freephone is charged at 0p but is an external call).
-EXTERNAL = frozenset(NumberClass) - {NumberClass.INTERNAL, NumberClass.EMERGENCY}
+EXTERNAL = frozenset(NumberClass) - {NumberClass.INTERNAL, NumberClass.EMERGENCY, NumberClass.INBOUND}
 
 _FIRST5, _AFTER1 = operator.itemgetter(slice(None, 5)), operator.itemgetter(slice(1, None))
 _FIRST, _SECOND = operator.itemgetter(0), operator.itemgetter(1)

@@ -24,7 +24,10 @@ from dataclasses import dataclass, field
 from typing import Iterator, Sequence
 
 from livecall_ari.charges.cdr import CdrFieldError, LocalTimes, parse_fields
-from livecall_ari.charges.classify import NumberClassifier
+from livecall_ari.charges.classify import NumberClass, NumberClassifier
+
+# LiveCall's CDR column livecall_purpose on a call to one of the organisation's DIDs.
+INBOUND_PURPOSE = "inbound"
 
 Row = tuple[object, ...]
 
@@ -121,6 +124,8 @@ class LineParser:
         """The row of one line's columns, the plain way (:class:`CdrFieldError` if it is bad)."""
         r = parse_fields(fields, self.times)
         number, number_class, country = self.classifier.classify(r.dst)
+        if r.purpose == INBOUND_PURPOSE:
+            number_class = NumberClass.INBOUND
         return (
             r.accountcode or self.default_account, r.start, r.key(), r.end, r.duration, r.billsec,
             number, str(number_class), country, r.uniqueid, r.call_id, line, self.source, line_no,
@@ -246,6 +251,9 @@ class LineParser:
         call_ids: Sequence[str] = [""] * len(rows)
         if 24 in widths:
             call_ids = [r[21] if len(r) == 24 else "" for r in rows]
+            if any(len(r) == 24 and r[22] == INBOUND_PURPOSE for r in rows):
+                classes = [str(NumberClass.INBOUND) if len(r) == 24 and r[22] == INBOUND_PURPOSE else c
+                           for r, c in zip(rows, classes)]
         if any(t[-1:] == "\r" for t in texts):
             texts = [t.rstrip("\r\n") for t in texts]
         out.add_columns((

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from livecall_ari.charges.cdr import CdrFieldError, LocalTimes, format_local
-from livecall_ari.charges.classify import NumberClassifier
+from livecall_ari.charges.classify import EXTERNAL, NumberClassifier
 from livecall_ari.charges.lines import LineParser, ParsedLines
 
 LONDON = ZoneInfo("Europe/London")
@@ -77,7 +77,7 @@ def cdr_line(draw: st.DrawFn) -> str:
     ]  # fmt: skip
     if kind == "epoch":
         fields[9:12] = [f"{start}.5", f"{start + ring}.0" if billsec else "0.000000", f"{start + ring + billsec}.9"]
-        fields += ["peer", "linked", "1", "call-7", "sales", "allow"]
+        fields += ["peer", "linked", "1", "call-7", draw(st.sampled_from(["sales", "inbound"])), "allow"]
     elif kind == "newcdr":
         fields += ["peer", "linked", "1"]
     elif kind == "bad":
@@ -132,3 +132,24 @@ def test_a_fastagi_secret_in_lastdata_is_not_stored() -> None:
     [row] = parser().parse(line(fields), 7).rows
     stored = str(row[11])
     assert secret not in stored and "screen?secret=[secret],02079460018" in stored
+
+
+def test_a_call_to_one_of_the_organisations_dids_is_never_billed() -> None:
+    # The inbound context marks its calls (CDR livecall_purpose "inbound"): the DID is the
+    # "dialled number" of such a CDR, and the caller pays for that call, not the account.
+    start = 1717400000
+    fields = [
+        "acc1", "02079460018", "01134961001", "from-trunk", '"PSTN caller" <02079460018>', "PJSIP/carrier-00000001",
+        "PJSIP/1001-00000002", "Dial", "PJSIP/1001,30", format_local(start, LONDON), format_local(start + 2, LONDON),
+        format_local(start + 62, LONDON), "62", "60", "ANSWERED", "DOCUMENTATION", f"{start}.1", "", "", f"{start}.1", "4",
+        f"{start}.1", "inbound", "",
+    ]  # fmt: skip
+    outbound = fields[:22] + ["sales", "allow"]
+    outbound[2], outbound[3] = "02079460018", "livecall-allowed"
+    many = [line(fields)] * 20 + [line(outbound)] * 20  # the column-wise path, and one row alone
+    for text in (line(fields), "".join(many)):
+        rows = parser().parse(text, 1).rows
+        assert {(r[6], r[7]) for r in rows[:1]} == {("+441134961001", "inbound")}
+    assert "inbound" not in EXTERNAL
+    classes = [r[7] for r in parser().parse("".join(many), 1).rows]
+    assert classes == ["inbound"] * 20 + ["landline"] * 20
