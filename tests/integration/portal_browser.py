@@ -130,3 +130,30 @@ def login(page: Any, portal: PortalUnderTest, user: str) -> None:
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
     page.wait_for_url(re.compile(r".*/(calls|live)$"))
+
+
+@pytest.fixture(scope="module")
+def filled(browser: Any, portal: PortalUnderTest) -> PortalUnderTest:
+    """The portal with a row in every table that has per-row buttons: an objection, a consent,
+    a subject access request, a legal hold, a breach, a comment and a scorecard."""
+    ctx = browser.new_context()
+    try:
+        page = ctx.new_page()
+        login(page, portal, "boss")
+        token = page.locator('meta[name="csrf-token"]').get_attribute("content")
+        posts = [
+            ("/lists/objections", {"action": "add", "number": "02079460127", "reason": "asked not to be called, 3 Nov"}),
+            ("/lists/consents", {"action": "add", "number": "02079460124", "scope": "marketing", "evidence": "web form 2 Nov"}),
+            ("/protection/dsar", {"number": "02079460125", "received": ""}),
+            ("/protection/holds", {"action": "add", "kind": "number", "target": "+442079460126", "reason": "claim 42"}),
+            ("/protection/breaches", {"title": "Laptop lost", "nature": "a laptop with exports", "notifiable": "yes"}),
+            (f"/recordings/{portal.recording_id}/comments", {"offset": "0:02", "text": "Good opening"}),
+            (f"/recordings/{portal.recording_id}/scorecards", {"opening": "4", "compliance": "5", "listening": "3",
+                                                               "outcome": "4", "note": "well done"}),
+        ]
+        for path, form in posts:
+            response = page.request.post(f"{portal.url}{path}", form={"csrf": token, **form}, max_redirects=0)
+            assert response.status == 303, (path, response.status, response.text()[:300])
+    finally:
+        ctx.close()
+    return portal

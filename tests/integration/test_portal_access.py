@@ -10,6 +10,7 @@ page by Playwright, which bypasses the portal's Content-Security-Policy for that
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 import time
 from pathlib import Path
@@ -20,7 +21,7 @@ import pytest
 from tests.conftest import until
 from tests.integration.harness import SandboxInfo, start_call
 from tests.integration.portal_browser import (  # noqa: F401 (fixtures)
-    TALKATIVE, PortalUnderTest, _fail_or_skip, browser, login, portal,
+    TALKATIVE, PortalUnderTest, _fail_or_skip, browser, filled, login, portal,
 )
 
 pytestmark = pytest.mark.sandbox
@@ -47,33 +48,6 @@ def context(browser: Any) -> Iterator[Any]:
     ctx = browser.new_context(viewport={"width": 1280, "height": 800}, bypass_csp=True)
     yield ctx
     ctx.close()
-
-
-@pytest.fixture(scope="module")
-def filled(browser: Any, portal: PortalUnderTest) -> PortalUnderTest:
-    """The portal with a row in every table that has per-row buttons: an objection, a consent,
-    a subject access request, a legal hold, a breach, a comment and a scorecard."""
-    ctx = browser.new_context()
-    try:
-        page = ctx.new_page()
-        login(page, portal, "boss")
-        token = page.locator('meta[name="csrf-token"]').get_attribute("content")
-        posts = [
-            ("/lists/objections", {"action": "add", "number": "02079460123", "reason": "asked not to be called, 3 Nov"}),
-            ("/lists/consents", {"action": "add", "number": "02079460124", "scope": "marketing", "evidence": "web form 2 Nov"}),
-            ("/protection/dsar", {"number": "02079460125", "received": ""}),
-            ("/protection/holds", {"action": "add", "kind": "number", "target": "+442079460126", "reason": "claim 42"}),
-            ("/protection/breaches", {"title": "Laptop lost", "nature": "a laptop with exports", "notifiable": "yes"}),
-            (f"/recordings/{portal.recording_id}/comments", {"offset": "0:02", "text": "Good opening"}),
-            (f"/recordings/{portal.recording_id}/scorecards", {"opening": "4", "compliance": "5", "listening": "3",
-                                                               "outcome": "4", "note": "well done"}),
-        ]
-        for path, form in posts:
-            response = page.request.post(f"{portal.url}{path}", form={"csrf": token, **form}, max_redirects=0)
-            assert response.status == 303, (path, response.status, response.text()[:300])
-    finally:
-        ctx.close()
-    return portal
 
 
 def _axe(page: Any) -> list[dict[str, Any]]:
@@ -113,6 +87,18 @@ def test_the_live_board_shows_a_new_call_while_a_board_button_has_focus(sandbox:
         assert time.monotonic() - started <= 2.0, "the new call took over 2 s to show"
         # The button that had focus is the same element, still focused: nothing was rebuilt under it.
         assert page.evaluate("document.activeElement === window.focusedAtStart && document.contains(window.focusedAtStart)")
+        # On a phone, who is on each call and its three buttons are on screen, with no sideways scrolling.
+        page.set_viewport_size({"width": 390, "height": 800})
+        assert _sideways(page) == 0
+        for agent in ("1001", "1002"):
+            row = page.locator(f'#live-board tr[data-agent="{agent}"]')
+            assert agent in row.locator("td").first.inner_text()
+            for mode in ("Listen", "Whisper", "Barge"):
+                box = row.get_by_role("button", name=re.compile(f"^{mode} ")).bounding_box()
+                assert box is not None and 0 <= box["x"] and box["x"] + box["width"] <= 390, (agent, mode, box)
+        if out := os.environ.get("LIVECALL_PORTAL_SCREENSHOTS"):
+            Path(out).mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(Path(out) / "live-phone.png"))
         # Pressing it says what happened, and focus goes to that message.
         page.keyboard.press("Enter")
         page.wait_for_url(re.compile(r".*/live\?message=.*"))
@@ -161,7 +147,7 @@ def test_buttons_repeated_per_row_name_their_row(context: Any, filled: PortalUnd
     page = context.new_page()
     login(page, filled, "boss")
     page.goto(f"{filled.url}/lists")
-    assert page.get_by_role("button", name="Remove the objection for +442079460123").count() == 1
+    assert page.get_by_role("button", name="Remove the objection for +442079460127").count() == 1
     assert page.get_by_role("button", name="Withdraw the consent for +442079460124").count() == 1
     assert page.get_by_role("textbox", name="Reason for withdrawing the consent for +442079460124").count() == 1
     page.goto(f"{filled.url}/protection")

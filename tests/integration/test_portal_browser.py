@@ -20,7 +20,7 @@ import pytest
 from tests.conftest import until
 from tests.integration.harness import SandboxInfo, answering_phone, start_call
 from tests.integration.portal_browser import (  # noqa: F401 (fixtures)
-    ON_TPS, TALKATIVE, PortalUnderTest, browser, login, page, portal,
+    ON_TPS, TALKATIVE, PortalUnderTest, browser, filled, login, page, portal,
 )
 
 pytestmark = pytest.mark.sandbox
@@ -145,12 +145,15 @@ def test_the_live_board_shows_a_call_and_listen_rings_the_supervisor(sandbox: Sa
         phone.wait(60)
 
 
-def test_screenshots_of_the_main_pages(page: Any, portal: PortalUnderTest) -> None:
-    """Every main page renders for the admin (and is saved when LIVECALL_PORTAL_SCREENSHOTS is set)."""
+def test_screenshots_of_the_main_pages(page: Any, filled: PortalUnderTest) -> None:
+    """Every main page renders for the admin, with a row in each table (and is saved when
+    LIVECALL_PORTAL_SCREENSHOTS is set)."""
+    portal = filled
     out = os.environ.get("LIVECALL_PORTAL_SCREENSHOTS")
     login(page, portal, "boss")
+    week = f"from={dt.date.today() - dt.timedelta(days=6)}&to={dt.date.today()}"
     pages = {"calls": "/calls", "call": f"/calls/{portal.recorded_call}", "blocked-call": f"/calls/{portal.blocked_call}",
-             "lists": "/lists", "charges": "/charges", "coaching": "/coaching",
+             "lists": "/lists", "charges": f"/charges?{week}", "coaching": "/coaching",
              "data-protection": "/protection", "audit": "/audit"}
     assert page.goto(f"{portal.url}/live").status == 200
     for name, path in pages.items():
