@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.conftest import until
@@ -25,12 +26,18 @@ def objections(service: Service) -> list[dict[str, Any]]:
 
 
 def hears(sandbox: SandboxInfo, endpoint: str, prompt: str) -> bool:
-    """Whether ``endpoint``'s channel is playing ``prompt`` now (what the agent hears)."""
-    for line in sandbox.rx("core show channels concise").splitlines():
-        fields = line.split("!")
-        if len(fields) > 6 and fields[0].startswith(f"PJSIP/{endpoint}-") and fields[5] == "Playback" and fields[6] == prompt:
-            return True
-    return False
+    """Whether ``endpoint``'s channel is playing ``prompt`` now (what the agent hears), as ARI
+    lists the channels (cheaper than a CLI round trip on a loaded machine)."""
+    from livecall_ari.config import load
+
+    s = load()
+    try:
+        channels = httpx.get(f"{s.ari.url}/ari/channels", auth=(s.ari.user, s.ari.password), timeout=5).json()
+    except httpx.HTTPError:
+        return False
+    return any(str(ch.get("name", "")).startswith(f"PJSIP/{endpoint}-")
+               and ch.get("dialplan", {}).get("app_name") == "Playback" and ch.get("dialplan", {}).get("app_data") == prompt
+               for ch in channels)
 
 
 def confirmed(sandbox: SandboxInfo, number: str, agent: str, prompt: str, **kwargs: Any) -> None:
