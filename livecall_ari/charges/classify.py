@@ -30,6 +30,8 @@ import phonenumbers
 from phonenumbers import PhoneNumberType
 from phonenumbers.phonemetadata import PhoneMetadata
 
+from livecall_ari.gate.numbering import EMERGENCY_NUMBERS as _GATE_EMERGENCY_NUMBERS
+
 
 class NumberClass(StrEnum):
     LANDLINE = "landline"
@@ -54,7 +56,8 @@ EXTERNAL = frozenset(NumberClass) - {NumberClass.INTERNAL, NumberClass.EMERGENCY
 _FIRST5, _AFTER1 = operator.itemgetter(slice(None, 5)), operator.itemgetter(slice(1, None))
 _FIRST, _SECOND = operator.itemgetter(0), operator.itemgetter(1)
 
-EMERGENCY_NUMBERS = frozenset({"999", "112"})
+# 999, 112 and 18000 (emergency calls by text relay): the gate's own list.
+EMERGENCY_NUMBERS = _GATE_EMERGENCY_NUMBERS
 UK_COUNTRY_CODE = "44"
 
 
