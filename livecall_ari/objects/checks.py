@@ -1,5 +1,6 @@
-"""``livecall doctor``'s checks of object storage: the store reachable with the credentials
-given, and the backlog of recordings still only on this PBX's disk."""
+"""``livecall doctor``'s checks of object storage (the store reachable with the credentials
+given, and the backlog of recordings still only on this PBX's disk) and the portal's notice of
+the backlog."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import datetime as dt
 
 from livecall_ari.app import App
 from livecall_ari.asterisk.checks import Check
-from livecall_ari.config import ConfigError
+from livecall_ari.config import ConfigError, Settings
 
 
 def storage_checks(app: App, now: dt.datetime | None = None) -> list[Check]:
@@ -47,3 +48,18 @@ def storage_checks(app: App, now: dt.datetime | None = None) -> list[Check]:
         detail += f" (longer than [storage] backlog_alarm_minutes = {s.backlog_alarm_minutes}: is `livecall serve` running?)"
     checks.append(Check("upload backlog", not stuck, detail, warning=True))
     return checks
+
+
+def backlog_notice(settings: Settings, now: dt.datetime | None = None) -> tuple[str, bool] | None:
+    """For the portal's admins and DPO, on every page: what waits to upload (every PBX's), and
+    whether the oldest has waited longer than ``backlog_alarm_minutes``; None when nothing
+    waits, or recordings stay local."""
+    from livecall_ari.objects.services import backlog
+
+    if settings.storage.backend != "s3":
+        return None
+    waiting = backlog()
+    if waiting.count == 0:
+        return None
+    now = now or dt.datetime.now(dt.timezone.utc)
+    return waiting.describe(now), waiting.stuck(now, dt.timedelta(minutes=settings.storage.backlog_alarm_minutes))

@@ -21,6 +21,7 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from livecall_ari import config
 from livecall_ari.app import App
 from livecall_ari.portal import formats
 from livecall_ari.portal.auth import Accounts, csrf_matches
@@ -125,6 +126,7 @@ class Portal:
         body = self.env.get_template(name).render(
             request=request, viewer=viewer, csrf=ctx.csrf if ctx else "", nav=nav, path=request.url.path,
             unscreened=unscreened_alarms() if viewer is not None and can(viewer, "alarms.view") else [],
+            uploads=backlog_notice(self.settings) if viewer is not None and can(viewer, "alarms.view") else None,
             can=(lambda p: viewer is not None and can(viewer, p)), organisation=self.settings.organisation.name,
             **({"forms": Forms()} | values),
         )
@@ -167,6 +169,13 @@ class Portal:
                     await ctx.form.close()  # an upload's spooled temp file, else left to the GC
 
         return endpoint
+
+
+def backlog_notice(settings: "config.Settings") -> tuple[str, bool] | None:
+    """Recordings waiting to upload to the object store (objects/checks.py), for the same eyes."""
+    from livecall_ari.objects.checks import backlog_notice as notice
+
+    return notice(settings)
 
 
 def unscreened_alarms() -> list[dict[str, Any]]:

@@ -261,3 +261,34 @@ def test_the_upload_loop_says_once_that_the_store_is_down_and_once_that_it_is_ba
     assert object_of(row.id) is not None
     assert caplog.text.count("object store unavailable") == 1
     assert caplog.text.count("is reachable again") == 1
+
+
+def test_admins_see_the_upload_backlog_on_every_page_and_agents_do_not(tmp_path: Path) -> None:
+    import re
+
+    import httpx
+
+    from livecall_ari.portal.auth import Accounts
+    from tests.unit.protection_data import make_app
+    from tests.unit.test_portal_web import PASSWORD, login, run
+
+    app = make_app(tmp_path)
+    for name, role, ext in (("root", "admin", ""), ("bob", "agent", "1001")):
+        Accounts().add(name, role, PASSWORD, ext)
+    ended = dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=2)
+    Recording.create(call_id="w1", agent="1001", number="+442079460018", purpose="service", file=f"{DIR}/w1.ogg",
+                     state="complete", started_at=ended, ended_at=ended, size_bytes=2_000_000, sha256="0" * 64)
+
+    def page(user: str) -> str:
+        async def steps(c: httpx.AsyncClient) -> str:
+            await login(c, user)
+            return (await c.get("/calls")).text
+
+        return re.sub(r"\s+", " ", str(run(app, steps)))
+
+    assert "Object storage" not in page("root")  # recordings kept locally: nothing to say
+    app.settings.storage.backend = "s3"
+    shown = page("root")
+    assert "Object storage: 1 recording(s) waiting to upload (2.0 MB, the oldest ended 2 h ago)" in shown
+    assert "backlog_alarm_minutes" in shown and 'class="notice error banner"' in shown  # waited over 30 min
+    assert "Object storage" not in page("bob")
