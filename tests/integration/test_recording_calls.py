@@ -82,7 +82,9 @@ def test_the_called_party_hears_the_notice_first_and_the_recording_holds_it_and_
     # in the mix it overlaps their greeting), and lasts the whole call.
     r, lag = audio.best_match(outbound, notice)
     assert r > 0.8 and lag < 0.5, (r, lag)
-    assert audio.best_match(mixed, notice)[0] > 0.6
+    # (0.57 to 0.66 seen on a loaded machine with the shorter notice of an unnamed organisation;
+    # a mix with no notice in it scores about 0.)
+    assert audio.best_match(mixed, notice)[0] > 0.45
     assert row["duration_ms"] / 1000 == pytest.approx(notice_s + 1 + hold_s, abs=1.5)
     # Both parties are in it: each leg has speech after the notice, and the mix is their sum.
     after = slice(int((notice_s + 1.5) * audio.RATE), None)
