@@ -12,6 +12,8 @@ import hashlib
 import struct
 from dataclasses import dataclass
 
+from livecall_ari.gate.core import GATED_PURPOSES
+
 RECORD_POLICIES = ("all", "marketing", "none")
 NOTICE_POLICIES = ("all", "marketing", "service", "none")
 DECLINE_ACTIONS = ("unrecorded", "end")
@@ -46,12 +48,12 @@ class RecordingPolicy:
     def records(self, purpose: str) -> bool:
         if purpose == TRAINING:
             return True
-        return self.record == "all" or (self.record == "marketing" and purpose == "marketing")
+        return self.record == "all" or (self.record == "marketing" and purpose in GATED_PURPOSES)
 
     def notifies(self, purpose: str) -> bool:
         if purpose == TRAINING:
             return False  # delegates know: it is a training exercise
-        return self.notice == "all" or self.notice == purpose
+        return self.notice == "all" or self.notice == purpose or (self.notice == "marketing" and purpose in GATED_PURPOSES)
 
     def records_inbound(self) -> bool:
         """Whether calls into [livecall-inbound] are recorded (the caller hears the notice anyway)."""

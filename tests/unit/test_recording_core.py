@@ -22,7 +22,8 @@ def wav_bytes(seconds: float) -> bytes:
 @pytest.mark.parametrize(
     "policy, purpose, records",
     [("all", "service", True), ("marketing", "service", False), ("marketing", "marketing", True),
-     ("none", "marketing", False), ("none", "training", True)],
+     ("marketing", "claims", True), ("marketing", "pensions", True), ("none", "marketing", False),
+     ("none", "training", True)],
 )
 def test_which_calls_are_recorded(policy: str, purpose: str, records: bool) -> None:
     assert RecordingPolicy(record=policy).records(purpose) is records
@@ -31,7 +32,8 @@ def test_which_calls_are_recorded(policy: str, purpose: str, records: bool) -> N
 @pytest.mark.parametrize(
     "notice, purpose, notifies",
     [("all", "service", True), ("marketing", "service", False), ("service", "service", True),
-     ("none", "marketing", False), ("all", "training", False)],
+     ("marketing", "claims", True), ("marketing", "pensions", True), ("none", "marketing", False),
+     ("all", "training", False)],
 )
 def test_which_calls_carry_the_notice(notice: str, purpose: str, notifies: bool) -> None:
     assert RecordingPolicy(notice=notice).notifies(purpose) is notifies
