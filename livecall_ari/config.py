@@ -150,8 +150,9 @@ class WebSettings:
 @dataclass
 class RecordingSettings:
     # Which calls MixMonitor records: "all", "marketing" or "none" (role-play is always recorded).
+    # "marketing": every purpose the gate screens as direct marketing (marketing, claims, pensions).
     policy: str = "all"
-    # Which calls carry the recording notice: "all", "marketing", "service" or "none".
+    # Which calls carry the recording notice: "all", "marketing" (as above), "service" or "none".
     notice: str = "all"
     # Whether calls to short codes and text relay (NHS 111, 101, 116 123, 18001 + number...) are
     # recorded, under `policy`; they never carry the notice (docs/recording.md).
