@@ -91,7 +91,8 @@ def test_reconcile_books_what_nobody_reported(tmp_path: Path) -> None:
 
     assert counts == {"finished": 0, "registered": 1, "objections": 1}
     row = Recording.get(Recording.call_id == "c4")
-    assert (row.agent, row.number, row.purpose, row.state, row.duration_ms) == ("1001", "02079460018", "marketing", "complete", 1500)
+    # The number as the gate decided it, E.164 (as any recording's), not as dialled.
+    assert (row.agent, row.number, row.purpose, row.state, row.duration_ms) == ("1001", "+442079460018", "marketing", "complete", 1500)
     assert listed == [("02079460902", "c6")] and not spool.exists()
     assert svc.reconcile() == {"finished": 0, "registered": 0, "objections": 0}
 
