@@ -188,10 +188,6 @@ def routes(portal: Portal) -> list[BaseRoute]:
         return portal.render(request, "call.html", ctx, title=f"Call {call_id}", call=details,
                              feedback=feedback_for([row_id(r) for r in details["recordings"]]))
 
-    return [
-        Route("/calls", portal.page("calls.view", listing)),
-        Route("/calls/{call_id}", portal.page("calls.view", detail)),
-    ]
     async def objection(request: Request, ctx: Ctx) -> Response:
         """The call's other party said "don't call me again" (PECR reg 21(1)(a)): on the
         objection list at once. An agent only for their own connected call; nobody removes one here."""
@@ -222,4 +218,8 @@ def routes(portal: Portal) -> list[BaseRoute]:
         return secure(RedirectResponse(f"/calls/{quote(call_id, safe='')}?message={quote(message)}", status_code=303))
 
     organisation = portal.settings.organisation.id
+    return [
+        Route("/calls", portal.page("calls.view", listing)),
+        Route("/calls/{call_id}", portal.page("calls.view", detail)),
         Route("/calls/{call_id}/objection", portal.page("calls.object", objection), methods=["POST"]),
+    ]
