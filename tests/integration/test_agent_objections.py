@@ -47,13 +47,16 @@ def confirmed(sandbox: SandboxInfo, number: str, agent: str, prompt: str, **kwar
     result = placed.wait()
     assert result.returncode == 0, result.errors
 
+AGENTS = ("1001", "1002", "1003")
+
 
 @pytest.fixture
 def screened(sandbox: SandboxInfo, make_service: Any, tmp_path: Path) -> Service:
     service: Service = make_service(**open_for_marketing(tmp_path))
     load_fresh_lists(service, tmp_path)
-    # The agents' last calls (AstDB) from earlier tests are forgotten.
-    sandbox.rx("database deltree livecall-last-call")
+    # The agents' last calls (global variables) from earlier tests are forgotten.
+    for agent in AGENTS:
+        sandbox.rx(f"dialplan set global LIVECALL_LAST_CALL_{agent} -")
     return service
 
 
@@ -75,15 +78,19 @@ def test_the_objection_code_during_a_call_lists_the_number_with_the_agent_and_ca
     assert [(d["decision"], d["reasons"]) for d in screened.decisions()] == [("allow", ""), ("block", "objection")]
 
 
-def test_the_objection_code_dialled_after_the_call_applies_to_that_call(sandbox: SandboxInfo, screened: Service) -> None:
-    assert call(sandbox, ANSWERS, agent="1003", hold_ms=1000).answered
+# 1001 goes through the Stasis entry, 1003 through FastAGI (a channel that was in Stasis may not
+# write AstDB: the last call is kept where both can write it).
+@pytest.mark.parametrize("agent", ["1001", "1003"])
+def test_the_objection_code_dialled_after_the_call_applies_to_that_call(
+        sandbox: SandboxInfo, screened: Service, agent: str) -> None:
+    assert call(sandbox, ANSWERS, agent=agent, hold_ms=1000).answered
     [decision] = screened.decisions()
 
     # Dialled on its own after hanging up.
-    confirmed(sandbox, "*6", "1003", "livecall/agent-objection-added", scenario="agent_call_any.xml", hold_ms=3000)
+    confirmed(sandbox, "*6", agent, "livecall/agent-objection-added", scenario="agent_call_any.xml", hold_ms=3000)
 
     [row] = until(lambda: objections(screened) or None, what="the objection")
-    assert (row["number"], row["recorded_by"]) == (442079460018, "agent 1003")
+    assert (row["number"], row["recorded_by"]) == (442079460018, f"agent {agent}")
     assert decision["call_id"] in row["reason"] and "after" in row["reason"]
     assert [d["reasons"] for d in screened.decisions()] == [""], "the objection code was screened as a number"
 
@@ -98,7 +105,7 @@ def test_an_agent_cannot_object_for_a_call_that_was_not_theirs(sandbox: SandboxI
     assert call(sandbox, ANSWERS, agent="1002", hold_ms=1000).answered
     [decision] = screened.decisions()
     # 1003's last call, as the dialplan stored it, names 1002's call: serve refuses it.
-    sandbox.rx(f"database put livecall-last-call 1003 {decision['call_id']}~{ANSWERS}~{int(time.time())}")
+    sandbox.rx(f"dialplan set global LIVECALL_LAST_CALL_1003 {decision['call_id']}~{ANSWERS}~{int(time.time())}")
 
     confirmed(sandbox, "*6", "1003", "livecall/agent-objection-refused", scenario="agent_call_any.xml", hold_ms=3000)
 
