@@ -29,13 +29,15 @@ REASON_TEXT: Mapping[str, str] = {
     "objection": "The person asked not to get our marketing calls (objection list or erasure)",
     "tps": "Registered with the Telephone Preference Service (TPS)",
     "ctps": "Registered with the Corporate TPS (CTPS)",
-    "consent_required": "Claims calls need the person's consent, and none is on record",
+    "consent_required": "Claims and pension calls need the person's consent (pensions: or an existing client relationship), and none is on record",
     "stale_list": "The TPS/CTPS lists are too old to rely on: import a newer file",
     "outside_hours": "Outside the permitted calling hours",
     "bank_holiday": "A bank holiday: no marketing calls",
-    "caller_id": "No valid caller ID to present (PECR reg. 21A)",
+    "caller_id": "No valid caller ID to present (PECR reg. 21(A1))",
     "blocked": "On the static block list",
     "error": "The call could not be screened, so it was not connected",
+    "special_number": "A special number (NHS 111, 101, a 116 helpline...): allowed for every purpose",
+    "emergency": "An emergency number: always connected",
 }
 
 
