@@ -91,8 +91,9 @@ def portal(sandbox: SandboxInfo, tmp_path_factory: pytest.TempPathFactory) -> It
     db = tmp / "livecall.db"
     env = {**open_for_marketing(tmp), "LIVECALL_DATABASE_URL": f"sqlite:///{db}",
            "LIVECALL_SUPERVISION_SUPERVISORS": "2001"}
-    service = Service(env, db).start()
+    service = Service(env, db)
     try:
+        service.start()  # inside the try: a service slow to register is still stopped, not left answering calls
         load_fresh_lists(service, tmp, tps=[ON_TPS])
         for user in USERS:
             _add_user(env, *user)
