@@ -169,21 +169,18 @@ class RecordingSettings:
     dir: str = ""
     # Also keep each leg in its own file.
     per_leg: bool = False
+    # What a finished recording is kept as: "wav" (as MixMonitor wrote it, 128 kbit/s) or "opus"
+    # (Opus in Ogg at opus_kbps, about a tenth of the size; needs opusenc from opus-tools). Its
+    # legs too; the WAVs are removed once the stored file is verified. `livecall init` writes
+    # "opus" for a new install; finish_workers threads encode (and seal) after the calls end.
+    format: str = "wav"
+    opus_kbps: int = 12
+    finish_workers: int = 2
     # Agents' feature codes to pause and resume the recording (card details, PCI DSS).
     pause_code: str = "*7"
     resume_code: str = "*9"
     # Delegates dial this + an extension for a recorded role-play call (never screened).
     roleplay_prefix: str = "*8"
-    # `livecall serve` catches up on recordings nobody reported (serve was down when the call
-    # ended) every reconcile_every seconds, once a file has not been written for reconcile_after
-    # seconds (keep that well above the few seconds Asterisk buffers a recording's writes).
-    reconcile_every: int = 60
-    reconcile_after: int = 300
-    # Below this much free space on the recordings disk, serve logs an alarm and doctor warns.
-    min_free_mb: int = 1024
-    # Which inbound calls ([livecall-inbound]) MixMonitor records: "all" or "none". Callers hear
-    # inbound_notice_prompt first either way (UK GDPR art. 13: information at collection).
-    inbound_policy: str = "all"
     # The recording notice: "inform" (the call is recorded unless the decline key is pressed)
     # or "opt_in" (recorded only if the called party presses consent_key while consent_prompt
     # plays: UK GDPR art. 6(1)(a), 7; no key, no recording).
@@ -197,13 +194,16 @@ class RecordingSettings:
     # Agents' feature code that plays the organisation's name and contact details to the called
     # party (PECR reg 24).
     contact_code: str = "*5"
-    # What a finished recording is kept as: "wav" (as MixMonitor wrote it, 128 kbit/s) or "opus"
-    # (Opus in Ogg at opus_kbps, about a tenth of the size; needs opusenc from opus-tools). Its
-    # legs too; the WAVs are removed once the stored file is verified. `livecall init` writes
-    # "opus" for a new install; finish_workers threads encode (and seal) after the calls end.
-    format: str = "wav"
-    opus_kbps: int = 12
-    finish_workers: int = 2
+    # `livecall serve` catches up on recordings nobody reported (serve was down when the call
+    # ended) every reconcile_every seconds, once a file has not been written for reconcile_after
+    # seconds (keep that well above the few seconds Asterisk buffers a recording's writes).
+    reconcile_every: int = 60
+    reconcile_after: int = 300
+    # Below this much free space on the recordings disk, serve logs an alarm and doctor warns.
+    min_free_mb: int = 1024
+    # Which inbound calls ([livecall-inbound]) MixMonitor records: "all" or "none". Callers hear
+    # inbound_notice_prompt first either way (UK GDPR art. 13: information at collection).
+    inbound_policy: str = "all"
     inbound_notice_prompt: str = "livecall/inbound-notice"
 
 
@@ -332,6 +332,9 @@ class ProtectionSettings:
         "training=legitimate_interests", "inbound=legitimate_interests",
     ])
     default_lawful_basis: str = "legitimate_interests"
+    # A recording's own lawful basis (not its call's). Never "consent": a recording rests on
+    # consent only when the called party pressed [recording] consent_key (notice_mode = "opt_in").
+    recording_lawful_basis: str = "legitimate_interests"
     # Retention rules "KIND/PURPOSE[/BASIS]=DAYS" (KIND: recordings or calls; PURPOSE a purpose,
     # a recording tag or *); the most specific rule wins.
     retention: list[str] = field(default_factory=lambda: ["recordings/training=90", "recordings/*=365", "calls/*=2190"])
@@ -355,9 +358,6 @@ class ProtectionSettings:
     audit_anchor_file: str = ""
     audit_anchor_minutes: int = 60
 
-    # A recording's own lawful basis (not its call's). Never "consent": a recording rests on
-    # consent only when the called party pressed [recording] consent_key (notice_mode = "opt_in").
-    recording_lawful_basis: str = "legitimate_interests"
 
 @dataclass
 class Settings:
