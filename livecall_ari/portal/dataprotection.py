@@ -101,10 +101,12 @@ def routes(portal: Portal) -> list[BaseRoute]:
             message=request.query_params.get("message", "") if forms is None else "", forms=forms or Forms(),
             problem="Nothing changed: " + " ".join(e for s in forms.values() for e in s.errors.values()) if forms else "",
             requests=requests, hold_kinds=HOLD_KINDS,
-            holds=list(LegalHoldRecord.select().order_by(LegalHoldRecord.released_at.is_null(False), LegalHoldRecord.id.desc()).limit(100)),
-            retention=settings.protection.retention, runs=list(RetentionRun.select().order_by(RetentionRun.id.desc()).limit(5)),
+            holds=list(LegalHoldRecord.select().where(LegalHoldRecord.organisation.in_(ours))
+                       .order_by(LegalHoldRecord.released_at.is_null(False), LegalHoldRecord.id.desc()).limit(100)),
+            retention=settings.protection.retention,
+            runs=list(RetentionRun.select().where(RetentionRun.organisation.in_(ours)).order_by(RetentionRun.id.desc()).limit(5)),
             breaches=[breaches.as_dict(b, now) for b in Breach.select().where(Breach.organisation.in_(ours)).order_by(Breach.id.desc()).limit(100)],
-            erasures=list(ErasureJob.select().order_by(ErasureJob.id.desc()).limit(50)),
+            erasures=list(ErasureJob.select().where(ErasureJob.organisation.in_(ours)).order_by(ErasureJob.id.desc()).limit(50)),
         )
 
     async def dsar_log(request: Request, ctx: Ctx) -> Response:
@@ -167,7 +169,8 @@ def routes(portal: Portal) -> list[BaseRoute]:
         def work() -> Any:
             runner = Erasure(portal.app.database(), number_key(settings), settings.data_path() / "erasure-certificates",
                              list_files(portal.app).store, ctx.viewer.username, settings.organisation.name,
-                             folder=RecordingsFolder.from_settings(settings), objects=store_from_settings(settings))
+                             folder=RecordingsFolder.from_settings(settings), objects=store_from_settings(settings),
+                             organisation_id=settings.organisation.id)
             return runner.run(number, portal.clock())
 
         try:
@@ -177,7 +180,7 @@ def routes(portal: Portal) -> list[BaseRoute]:
         return back(f"Erasure {result.job} done; its certificate is below.")
 
     async def certificate(request: Request, ctx: Ctx) -> Response:
-        job = ErasureJob.get_or_none(ErasureJob.id == row_key(request.path_params["job_id"]))
+        job = ErasureJob.get_or_none((ErasureJob.id == row_key(request.path_params["job_id"])) & ErasureJob.organisation.in_(ours))
         if job is None or not job.certificate or not Path(str(job.certificate)).is_file():
             return portal.refuse(request, ctx, "No certificate for this erasure.", status=404)
         return secure(FileResponse(str(job.certificate), media_type="application/json", filename=f"erasure-{job.id}.json"))
@@ -185,7 +188,10 @@ def routes(portal: Portal) -> list[BaseRoute]:
     async def hold(request: Request, ctx: Ctx) -> Response:
         try:
             if field_text(ctx, "action") == "release":
-                row = release_hold(int(field_text(ctx, "hold") or 0), ctx.viewer.username, portal.clock())
+                hold_id = int(field_text(ctx, "hold") or 0)
+                if LegalHoldRecord.get_or_none((LegalHoldRecord.id == hold_id) & LegalHoldRecord.organisation.in_(ours)) is None:
+                    return back(f"No legal hold {hold_id} in force.")
+                row = release_hold(hold_id, ctx.viewer.username, portal.clock())
                 return back(f"Hold {row.id} released.")
             kind, target = field_text(ctx, "kind"), field_text(ctx, "target")
             if kind == "number":
@@ -193,7 +199,7 @@ def routes(portal: Portal) -> list[BaseRoute]:
                 target = parsed.e164 if parsed is not None else ""
                 if not target:
                     return back("Not a valid telephone number: no hold placed.")
-            row = add_hold(kind, target, field_text(ctx, "reason"), ctx.viewer.username, portal.clock())
+            row = add_hold(kind, target, field_text(ctx, "reason"), ctx.viewer.username, portal.clock(), settings.organisation.id)
         except ValueError as exc:
             return back(f"Nothing changed: {exc}")
         return back(f"Legal hold {row.id} on {kind} {target} placed.")

@@ -173,7 +173,7 @@ def erase(app: App, number: str, yes: bool, by: str | None) -> None:
         certificates = app.settings.data_path() / "erasure-certificates"
         runner = Erasure(app.database(), key, certificates, list_files(app).store, by or who(),
                          app.settings.organisation.name, stage, folder=RecordingsFolder.from_settings(app.settings),
-                         objects=store_from_settings(app.settings))
+                         objects=store_from_settings(app.settings), organisation_id=app.settings.organisation.id)
         result = runner.run(e164, now())
     except (ErasureRefused, config.ConfigError) as exc:
         raise _fail(exc) from None
@@ -236,7 +236,7 @@ def hold_add(app: App, kind: str, target: str, reason: str, by: str | None) -> N
     if kind == "number":
         target = e164_of(app, target)
     try:
-        row = add_hold(kind, target, reason, by or who(), now())
+        row = add_hold(kind, target, reason, by or who(), now(), app.settings.organisation.id)
     except ValueError as exc:
         raise _fail(exc) from None
     click.echo(f"hold {row.id}: {kind} {target}: {reason}")

@@ -67,7 +67,7 @@ class ErasureResult:
 class Erasure:
     def __init__(self, db: peewee.Database, key: bytes, certificates: Path, screening: ScreeningStore,
                  actor: str, organisation: str, stage: Stage | None = None,
-                 *, folder: RecordingsFolder, objects: Store | None = None) -> None:
+                 *, folder: RecordingsFolder, objects: Store | None = None, organisation_id: str = "") -> None:
         self.db = db
         # The object store recordings were uploaded to ([storage] backend = "s3"), if any.
         self.objects = objects
@@ -79,6 +79,8 @@ class Erasure:
         self.screening = screening
         self.actor = actor
         self.organisation = organisation
+        # The [organisation] id its job is filed under (organisations may share a database).
+        self.organisation_id = organisation_id
         self.stage = stage or (lambda _s: None)
 
     def run(self, e164: str, at: dt.datetime) -> ErasureResult:
@@ -89,7 +91,7 @@ class Erasure:
         created = job is None
         if job is None:
             job = ErasureJob.create(request_hash=number_hash, pseudonym=pseudonym(self.key, e164),
-                                    requested_by=self.actor, started_at=_db(at))
+                                    requested_by=self.actor, started_at=_db(at), organisation=self.organisation_id)
         resumed = not created and job.state == "running"
         if not created and job.state == "done":
             # A new pass: anything recorded since (a blocked attempt, a CDR) is erased too.

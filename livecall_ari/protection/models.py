@@ -117,6 +117,8 @@ class ErasureJob(peewee.Model):
     finished_at = peewee.DateTimeField(null=True)
     certificate = peewee.TextField(null=True)  # path of the certificate file
     certificate_sha256 = peewee.CharField(null=True)
+    # [organisation] id of the service that wrote it; "" for rows from before the column
+    organisation = peewee.CharField(default="", constraints=[peewee.SQL("DEFAULT ''")])
 
     class Meta:
         table_name = "protection_erasure_jobs"
@@ -131,6 +133,8 @@ class LegalHoldRecord(peewee.Model):
     placed_at = peewee.DateTimeField()
     released_at = peewee.DateTimeField(null=True)
     released_by = peewee.CharField(null=True)
+    # [organisation] id of the service that wrote it; "" for rows from before the column
+    organisation = peewee.CharField(default="", constraints=[peewee.SQL("DEFAULT ''")])
 
     class Meta:
         table_name = "protection_legal_holds"
@@ -144,6 +148,8 @@ class RetentionRun(peewee.Model):
     deleted = peewee.TextField(default="{}")  # JSON: kind -> count
     held = peewee.IntegerField(default=0)
     actor = peewee.CharField()
+    # [organisation] id of the service that wrote it; "" for rows from before the column
+    organisation = peewee.CharField(default="", constraints=[peewee.SQL("DEFAULT ''")])
 
     class Meta:
         table_name = "protection_retention_runs"
@@ -194,8 +200,17 @@ def _organisations(db: peewee.Database) -> None:
         add_column_once(db, table, "organisation", peewee.CharField(default="", constraints=[peewee.SQL("DEFAULT ''")]))
 
 
+def _more_organisations(db: peewee.Database) -> None:
+    """Which organisation each erasure, legal hold and retention run belongs to."""
+    from livecall_ari.storage.migrations import add_column_once
+
+    for table in ("protection_erasure_jobs", "protection_legal_holds", "protection_retention_runs"):
+        add_column_once(db, table, "organisation", peewee.CharField(default="", constraints=[peewee.SQL("DEFAULT ''")]))
+
+
 MIGRATIONS: list[Migration] = [
     Migration("protection-0001", create_tables(*MODELS)),
     Migration("protection-0002-audit-macs", _audit_macs),
     Migration("protection-0003-organisations", _organisations),
+    Migration("protection-0004-organisations", _more_organisations),
 ]

@@ -107,7 +107,8 @@ def run_retention(app: "App", now: dt.datetime, *, dry_run: bool, actor: str) ->
 
     objects = None if dry_run else store_from_settings(app.settings)
     result = RetentionResult(dry_run, verdicts, sum(1 for v in verdicts if v.hold is not None))
-    run = RetentionRun.create(started_at=to_db(now), dry_run=dry_run, actor=actor, held=result.held)
+    run = RetentionRun.create(started_at=to_db(now), dry_run=dry_run, actor=actor, held=result.held,
+                              organisation=app.settings.organisation.id)
     if dry_run:
         RetentionRun.update(finished_at=to_db(now), deleted=json.dumps({})).where(RetentionRun.id == run.id).execute()
         return result
@@ -144,13 +145,14 @@ def run_retention(app: "App", now: dt.datetime, *, dry_run: bool, actor: str) ->
     return result
 
 
-def add_hold(kind: str, target: str, reason: str, by: str, at: dt.datetime) -> LegalHoldRecord:
+def add_hold(kind: str, target: str, reason: str, by: str, at: dt.datetime, organisation: str = "") -> LegalHoldRecord:
     if kind not in HOLD_KINDS:
         raise ValueError(f"unknown hold kind {kind!r} (use {', '.join(HOLD_KINDS)})")
     if not reason.strip():
         raise ValueError("a legal hold needs a reason (the claim, the request, the case)")
     with LegalHoldRecord._meta.database.atomic():
-        row: LegalHoldRecord = LegalHoldRecord.create(kind=kind, target=target, reason=reason, placed_by=by, placed_at=to_db(at))
+        row: LegalHoldRecord = LegalHoldRecord.create(kind=kind, target=target, reason=reason, placed_by=by, placed_at=to_db(at),
+                                                      organisation=organisation)
         audit.append(by, "legal_hold.add", f"{kind}:{target}", {"hold": row.id, "reason": reason}, at=at)
     return row
 

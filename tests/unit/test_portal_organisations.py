@@ -17,7 +17,8 @@ from livecall_ari.app import App
 from livecall_ari.portal.auth import Accounts
 from livecall_ari.protection import audit, breaches
 from livecall_ari.protection.dsar import log_request
-from livecall_ari.protection.models import AuditEntry, Breach, DsarRequest
+from livecall_ari.protection.models import AuditEntry, Breach, DsarRequest, ErasureJob, LegalHoldRecord, RetentionRun
+from livecall_ari.protection.retention import add_hold
 from livecall_ari.supervision.models import SupervisionSession
 from livecall_ari.supervision.services import Session
 from livecall_ari.supervision.store import DatabaseSessionStore
@@ -50,6 +51,14 @@ def register_records(app: App, number: str, mark: str, call_id: str, agent: str)
     # As the supervision service of this organisation stores them (supervision/plugin.py).
     DatabaseSessionStore(app.settings.organisation.id).save(Session(
         f"session-{mark}", f"{mark}-supervisor", agent, "phone", "listen", "listen", "ended", at, call_id=call_id))
+    # A legal hold, an erasure and a retention run, as the DPO's commands file them.
+    org = app.settings.organisation.id
+    add_hold("call", f"{mark}-held-call", f"{mark} claim", f"dpo-{mark}", at, org)
+    certificate = app.settings.data_path() / f"erasure-{mark}.json"
+    certificate.write_text(f'{{"erased_by": "{mark} erasure"}}')
+    ErasureJob.create(request_hash=f"{mark}-hash", pseudonym=f"{mark}-pseudonym", requested_by=f"dpo-{mark}",
+                      started_at=at.replace(tzinfo=None), certificate=str(certificate), organisation=org)
+    RetentionRun.create(started_at=at.replace(tzinfo=None), dry_run=True, actor=f"retention-{mark}", organisation=org)
 
 
 def every_get_path(app: App, own_call: str, other_call: str, other_recording: int) -> list[str]:
@@ -103,6 +112,8 @@ def test_the_new_rows_carry_the_organisation_of_the_service_that_wrote_them(two_
     assert notes == {"dpo-OWN": "default", "dpo-OTHER-ORG": OTHER_ORG}
     sessions = {str(r.supervisor): str(r.organisation) for r in SupervisionSession.select()}
     assert sessions == {"OWN-supervisor": "default", "OTHER-ORG-supervisor": OTHER_ORG}
+    assert {(str(r.placed_by), str(r.organisation)) for r in LegalHoldRecord.select()} == {
+        ("dpo-OWN", "default"), ("dpo-OTHER-ORG", OTHER_ORG)}
     assert audit.verify().ok
 
 
@@ -164,6 +175,14 @@ def test_another_organisations_request_and_breach_are_refused_by_id(app: App, tw
         done = client.post(f"/protection/breaches/{breach.id}/reported", data={"csrf": csrf, "reference": "X"})
         assert done.status_code == 303 and "No%20breach" in done.headers["location"]
     assert Breach.get_by_id(breach.id).reported_at is None
+    hold = LegalHoldRecord.get(LegalHoldRecord.organisation == OTHER_ORG)
+    job = ErasureJob.get(ErasureJob.organisation == OTHER_ORG)
+    with client_for(app) as client:
+        csrf = log_in(client, "root")
+        done = client.post("/protection/holds", data={"csrf": csrf, "action": "release", "hold": str(hold.id)})
+        assert done.status_code == 303 and "No%20legal%20hold" in done.headers["location"]
+        assert client.get(f"/protection/erasures/{job.id}/certificate").status_code == 404
+    assert LegalHoldRecord.get_by_id(hold.id).released_at is None
 
 
 def test_migration_adds_the_organisation_columns_to_an_older_database(tmp_path: Path) -> None:
@@ -173,14 +192,16 @@ def test_migration_adds_the_organisation_columns_to_an_older_database(tmp_path: 
     from livecall_ari.protection.models import MIGRATIONS as PROTECTION
 
     db = peewee.SqliteDatabase(str(tmp_path / "old.db"))
-    for table in ("audit_log", "protection_dsar_requests", "protection_breaches", "portal_users"):
+    tables = ("audit_log", "protection_dsar_requests", "protection_breaches", "portal_users", "protection_erasure_jobs",
+              "protection_legal_holds", "protection_retention_runs")
+    for table in tables:
         db.execute_sql(f"CREATE TABLE {table} (id INTEGER PRIMARY KEY, x TEXT)")
     db.execute_sql("INSERT INTO protection_breaches (x) VALUES ('from before')")
     for migration in (*PROTECTION, *PORTAL):
         if "organisation" in migration.id:
             migration.apply(db)
             migration.apply(db)  # once more: nothing to add
-    for table in ("audit_log", "protection_dsar_requests", "protection_breaches", "portal_users"):
+    for table in tables:
         assert "organisation" in {c.name for c in db.get_columns(table)}, table
     assert db.execute_sql("SELECT organisation FROM protection_breaches").fetchall() == [("",)]
 
