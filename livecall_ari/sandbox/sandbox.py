@@ -98,6 +98,9 @@ PHONES = (
     {"name": "2001", "label": "Supervisor 2001"},
     # A second supervisor's desk phone, for refusals (authorised only when a test says so).
     {"name": "2002", "label": "Supervisor 2002"},
+    # Delegates with the shortest and the longest extensions role-play takes (2 and 6 digits).
+    {"name": "42", "label": "Delegate 42"},
+    {"name": "123456", "label": "Delegate 123456"},
     # Sandbox only: dials the trunk without the gate, for the post-dial-delay baseline.
     {"name": "1999", "label": "Benchmark direct", "context": "sandbox-direct"},
 )

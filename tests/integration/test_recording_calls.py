@@ -176,16 +176,19 @@ def test_a_paused_stretch_is_silent_in_the_recording(sandbox: SandboxInfo, recor
     assert pause["resumed_at"] is not None and pause["by"] == "1002"
 
 
-def test_a_role_play_call_is_recorded_tagged_training_and_not_screened(sandbox: SandboxInfo, recorded: Service) -> None:
-    phone = answering_phone(sandbox, "1002")
+# Role-play reaches an extension of any length an admin uses, 2 to 6 digits (issue 15 part 7).
+@pytest.mark.parametrize("delegate", ["1002", "42", "123456"])
+def test_a_role_play_call_is_recorded_tagged_training_and_not_screened(
+        sandbox: SandboxInfo, recorded: Service, delegate: str) -> None:
+    phone = answering_phone(sandbox, delegate)
 
-    result = call(sandbox, "*81002", agent="1001", hold_ms=2000)
+    result = call(sandbox, f"*8{delegate}", agent="1001", hold_ms=2000)
 
     assert result.answered, result.errors
     assert phone.wait(timeout=30).returncode == 0
     [row] = finished(recorded)
     assert (row["purpose"], row["tags"], row["agent"], row["number"], row["state"]) == (
-        "training", "training", "1001", "1002", "complete")
+        "training", "training", "1001", delegate, "complete")
     assert row["lawful_basis"] == "legitimate_interests" and row["retention_until"] is not None
     assert row["duration_ms"] / 1000 == pytest.approx(2, abs=1.0)
     assert recorded.decisions() == [], "a role-play call was screened"
