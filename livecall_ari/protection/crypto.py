@@ -177,11 +177,15 @@ def encrypt_stream(source: BinaryIO, out: BinaryIO, keys: KeyRing, chunk: int = 
 def encrypt_file(path: Path, keys: KeyRing, chunk: int = CHUNK) -> None:
     """Seal ``path`` in place (a temporary file, fsync, rename): never half encrypted."""
     tmp = path.with_name(path.name + ".sealing")
-    with open(path, "rb") as source, open(tmp, "wb") as out:
-        encrypt_stream(source, out, keys, chunk)
-        out.flush()
-        os.fsync(out.fileno())
-    os.chmod(tmp, stat.S_IMODE(path.stat().st_mode))
+    try:
+        with open(path, "rb") as source, open(tmp, "wb") as out:
+            encrypt_stream(source, out, keys, chunk)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(tmp, stat.S_IMODE(path.stat().st_mode))
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a disk that filled up keeps no half-sealed copy
+        raise
     os.replace(tmp, path)
 
 

@@ -19,6 +19,7 @@ from pathlib import Path, PurePosixPath
 from typing import Callable
 
 from livecall_ari.gate.models import GateDecision
+from livecall_ari.protection.crypto import is_encrypted
 from livecall_ari.recording import compact, core
 from livecall_ari.recording.compact import CompactError, Compactor, StoredObject
 from livecall_ari.recording.files import disk_report, free_bytes
@@ -176,10 +177,15 @@ class RecordingService:
                 facts = core.AudioFacts(stored.size_bytes, duration_ms, stored.sha256)
             else:
                 if self.seal is not None:
-                    for part in self.folder.files(confined):
-                        self.seal(part)
+                    try:
+                        for part in self.folder.files(confined):
+                            self.seal(part)
+                    except OSError as exc:
+                        # A full disk, say: the recording is kept as recorded rather than lost.
+                        log.error("recording of call %s could not be encrypted (%s); it is kept as recorded",
+                                  call_id, exc.strerror or exc)
                     data = confined.host.read_bytes()
-                    row.encrypted = True
+                    row.encrypted = is_encrypted(confined.host)
                 facts = core.audio_facts(data)
             row.state, row.size_bytes, row.duration_ms, row.sha256 = "complete", facts.size_bytes, duration_ms, facts.sha256
             if short is not None:
