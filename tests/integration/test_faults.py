@@ -379,7 +379,7 @@ def test_a_postgresql_server_down_refuses_marketing_calls_and_the_service_recove
         assert [(d, v) for d, v, _ in rows] == [(first, "allow"), (after, "allow")], rows
         assert_screened_before_connecting([{"dialled": d, "decision": v, "decided_at": t} for d, v, t in rows], answered)
         # Both answered calls' recordings are booked there, whole, with their retention date.
-        numbers = (first, after)
+        numbers = tuple("+44" + n[1:] for n in (first, after))  # recordings hold the number as E.164
         booked_sql = f"SELECT number, retention_until FROM recordings WHERE state = 'complete' AND number IN {numbers} ORDER BY number"
         until(lambda: len(server.sql(booked_sql)) == 2, timeout=30, what="both recordings complete in PostgreSQL")
         assert all(kept for _, kept in server.sql(booked_sql))
