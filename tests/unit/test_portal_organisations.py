@@ -210,7 +210,9 @@ def test_a_writer_that_does_not_know_the_column_still_inserts(app: App) -> None:
     # An older service sharing the database during an upgrade writes no organisation: the
     # database fills in "" (a row from before), on a new database as on a migrated one.
     db = app.database()
+    mark = db.param  # a boolean as a parameter: PostgreSQL takes no 1 for TRUE
     db.execute_sql("INSERT INTO protection_breaches (title, aware_at, nature, categories, subjects, records, consequences, "
                    "measures, notifiable, ico_reference, recorded_by, recorded_at) "
-                   "VALUES ('old writer', '2026-01-01 00:00:00', 'x', '', 0, 0, '', '', 1, '', 'old', '2026-01-01 00:00:00')")
+                   f"VALUES ('old writer', '2026-01-01 00:00:00', 'x', '', 0, 0, '', '', {mark}, '', 'old', '2026-01-01 00:00:00')",
+                   [True])
     assert Breach.get(Breach.title == "old writer").organisation == ""
