@@ -8,7 +8,7 @@ import json
 import logging
 from pathlib import Path
 
-from livecall_ari.ami.client import AmiError, send_action
+from livecall_ari.ami.client import mute_mixmonitor
 from livecall_ari.app import App
 from livecall_ari.config import ConfigError, Settings
 from livecall_ari.recording.agi import RecordingAgi
@@ -98,11 +98,7 @@ def build_agi(app: App, service: RecordingService) -> RecordingAgi:
     r, ami = app.settings.recording, app.settings.ami
 
     async def mute(channel: str, on: bool) -> None:
-        response = await send_action(ami.host, ami.port, ami.user, ami.secret, {
-            "Action": "MixMonitorMute", "Channel": channel, "Direction": "both", "State": "1" if on else "0",
-        })
-        if response.get("Response") != "Success":
-            raise AmiError(f"MixMonitorMute on {channel}: {response.get('Message', '?')}")
+        await mute_mixmonitor(ami, channel, on)
 
     agi = RecordingAgi(service, r.decline_key, r.objection_key, mute, r.consent_key)
     agi.inbound = build_inbound(app, service)
