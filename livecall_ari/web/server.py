@@ -97,8 +97,12 @@ async def serve_web(deps: WebDependencies) -> None:
 
     def watch_parent() -> None:
         # The parent holds our stdin open; EOF means `livecall serve` is gone, however it went.
+        # os.read on the descriptor, not sys.stdin.buffer: a daemon thread blocked inside the
+        # buffered reader holds its lock, and the interpreter's shutdown, closing stdin, then
+        # aborts the process (SIGABRT, "could not acquire lock ... at interpreter shutdown").
         try:
-            while sys.stdin.buffer.read(4096):
+            fd = sys.stdin.fileno()
+            while os.read(fd, 4096):
                 pass
         except (OSError, ValueError):
             pass

@@ -4,6 +4,7 @@ again when it dies, stopped with serve, and gone by itself when serve is killed.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
@@ -64,7 +65,8 @@ def port(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> int:
     return chosen
 
 
-def test_the_web_process_is_restarted_when_it_dies_and_stopped_with_serve(tmp_path: Path, port: int) -> None:
+def test_the_web_process_is_restarted_when_it_dies_and_stopped_with_serve(
+        tmp_path: Path, port: int, caplog: pytest.LogCaptureFixture) -> None:
     app = make_app(tmp_path)
     app.settings.web.port = port
     url = f"http://127.0.0.1:{port}/healthz"
@@ -78,6 +80,7 @@ def test_the_web_process_is_restarted_when_it_dies_and_stopped_with_serve(tmp_pa
         os.kill(first, signal.SIGKILL)
         await until(lambda: answers(url) and web_children(os.getpid()) not in ([], [first]))
         [second] = web_children(os.getpid())
+        caplog.set_level("INFO", logger="livecall.web")
         stop.set()
         await asyncio.wait_for(task, 30)
         return first, second
@@ -88,6 +91,9 @@ def test_the_web_process_is_restarted_when_it_dies_and_stopped_with_serve(tmp_pa
         app.close()
     assert first != second
     assert web_children(os.getpid()) == [] and not answers(url)
+    # It stopped cleanly on SIGTERM: exit status 0, not SIGABRT from a thread still holding stdin.
+    stopped = [json.loads(r.getMessage()) for r in caplog.records if "web_process_stopped" in r.getMessage()]
+    assert [(e["pid"], e["returncode"]) for e in stopped] == [(second, 0)]
     assert not (tmp_path / "tmp" / f"web-{second}").exists()  # its private folder went with it
 
 
