@@ -121,7 +121,14 @@ class Service:
         if self.proc is None or self.proc.poll() is not None:
             return
         self.proc.send_signal(sig)
-        self.proc.wait(10)
+        try:
+            # serve gives the CDR follower 5 s and the web process a grace of 10 s to finish.
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()  # reaped here, never left running into the next test
+            self.proc.wait()
+            raise AssertionError(f"livecall serve did not stop within 30 s of signal {sig}; killed it. "
+                                 f"Its log ends:\n{self.log[-4000:]}") from None
         until(lambda: not self.app_registered(), timeout=10, what="the Stasis app to unregister")
 
     @property

