@@ -91,6 +91,20 @@ def read_object(store: Store, obj: RecordingObject, start: int = 0, end: int | N
     return store.read(str(obj.key), start, end)
 
 
+def verify_object(store: Store, obj: RecordingObject, sha256: str) -> str:
+    """Re-check an uploaded file against the store: ``ok``, ``missing`` (no such object) or
+    ``changed`` (its bytes, read back whole, do not have ``sha256``, the recording's checksum).
+    StoreUnavailable propagates: an unreachable store proves nothing either way."""
+    import hashlib
+
+    if store.head(str(obj.key)) is None:
+        return "missing"
+    digest = hashlib.sha256()
+    for block in store.read(str(obj.key)):
+        digest.update(block)
+    return "ok" if digest.hexdigest() == sha256 else "changed"
+
+
 def fetch_to(store: Store, obj: RecordingObject, target: Path) -> Path:
     """Copy an object into ``target`` (created 0600), checking its SHA-256 on the way."""
     import hashlib

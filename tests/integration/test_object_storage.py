@@ -193,6 +193,14 @@ def test_a_call_recorded_on_one_pbx_plays_in_the_others_portal_and_erasure_there
     finally:
         client.close()
 
+    # `recordings verify` on the first PBX reads the object back from the store and checks it.
+    verified = livecall("recordings", "verify", env=services["first"].env, check=False)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert "1 recordings checked: 1 ok (1 in the object store), 0 missing or changed" in verified.stdout
+    store.client().put_object(Bucket=bucket, Key=obj["key"], Body=b"not the recording")  # a new version, other bytes
+    changed = livecall("recordings", "verify", env=services["first"].env, check=False)
+    assert changed.returncode == 1 and f"CHANGED: recording {row['id']} " in changed.stdout, changed.stdout
+
     erased = livecall("erase", "+442079460710", "--yes", env=services["first"].env, check=False)
     assert erased.returncode == 0, erased.stdout + erased.stderr
     assert store.versions(bucket, obj["key"]) == []
