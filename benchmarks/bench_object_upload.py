@@ -11,6 +11,11 @@ end to its upload (p50/p95/max), the objects in the bucket, and whether the back
 
 bench_load.py's own check that each recording's file is on disk does not apply here: the
 uploader removes each file once its object is verified, so that check reports them missing.
+
+With ``--baseline wav`` the same load is run first with recordings kept as WAV on the local disk
+(no encoding, no store: the WAV-only run), in the same invocation on the same sandbox, and a
+table puts the two side by side: calls, post-dial delay, serve's own CPU and its encoder's per
+recorded call-minute, the stored size, hangup to stored file, and the upload backlog.
 """
 
 from __future__ import annotations
@@ -73,6 +78,53 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))] if ordered else 0.0
 
 
+def load_args(args: argparse.Namespace, store: str, json_path: Path) -> list[str]:
+    return [sys.executable, str(ROOT / "benchmarks/bench_load.py"), "--mode", "livecall", "--store", store,
+            "--concurrent", str(args.concurrent), "--duration", str(args.duration), "--hold", str(args.hold),
+            "--json", str(json_path)]
+
+
+def run_baseline(args: argparse.Namespace, folder: Path) -> dict[str, Any] | None:
+    """The same load with recordings kept as WAV on this disk: no encoder, no store."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LIVECALL_STORAGE_")}
+    env["TMPDIR"] = str(folder / "tmp-baseline")
+    (folder / "tmp-baseline").mkdir()
+    out = folder / "baseline.json"
+    print(f"baseline: the load with recordings kept as {args.baseline}, locally", flush=True)
+    subprocess.run(load_args(args, args.baseline, out), env=env, cwd=ROOT, check=False)
+    return first_run(json.loads(out.read_text())) if out.exists() else None
+
+
+def first_run(load: dict[str, Any] | None) -> dict[str, Any] | None:
+    runs = (load or {}).get("results") or []
+    return runs[0] if runs else None
+
+
+def side_by_side(baseline: dict[str, Any], result: dict[str, Any]) -> str:
+    """The WAV-only run and the object storage run, as a Markdown table."""
+
+    def row(name: str, run: dict[str, Any] | None, upload: str) -> str:
+        if run is None:
+            return f"| {name} | (no result) |"
+        c, f = run.get("checks", {}), run.get("finishing") or {}
+        lag = c.get("finish_lag_s") or {}
+        return (f"| {name} | {run['successful']}/{run['created']} | {run['pdd_ms']['p50']} / {run['pdd_ms']['p95']} "
+                f"| {f.get('serve_cpu_ms_per_call_minute', '-')} | {f.get('encoder_cpu_ms_per_call_minute', '-')} "
+                f"| {c.get('stored_mib')} / {c.get('wav_mib_equivalent')} | {lag.get('p50')} / {lag.get('p95')} "
+                f"({lag.get('first_third_mean')} -> {lag.get('last_third_mean')}) | {upload} |")
+
+    lag = result["lag_s"]
+    upload = (f"backlog mean {result['backlog_mean']}, max {result['backlog_max']}; end to upload p50 {lag['p50']} s, "
+              f"p95 {lag['p95']} s; {result['uploaded']}/{result['finished']} uploaded")
+    return "\n".join([
+        "| kept as | calls ok/created | PDD p50 / p95 ms | serve CPU ms / call-minute | encoder CPU ms / call-minute "
+        "| stored / WAV MiB | hangup to stored file s p50 / p95 (first -> last third) | object store |",
+        "|---|---|---|---|---|---|---|---|",
+        row(f"{baseline.get('store', 'wav')}, local (baseline)", baseline, "-"),
+        row(f"{result['store']}, S3", first_run(result["load"]), upload),
+    ])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--concurrent", type=int, default=50)
@@ -80,10 +132,12 @@ def main() -> None:
     parser.add_argument("--hold", type=float, default=45)
     parser.add_argument("--store", default="opus-sealed", help="bench_load.py --store: wav, opus or opus-sealed")
     parser.add_argument("--every", type=float, default=5, help="seconds between samples")
+    parser.add_argument("--baseline", choices=("wav",), help="run the WAV-only, local-disk load first, for comparison")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
 
     folder = Path(tempfile.mkdtemp(prefix="bench-s3-"))
+    baseline = run_baseline(args, folder) if args.baseline else None
     weed = SeaweedFs(folder).start()
     bucket = "livecall-bench"
     env = {**os.environ, **weed.env(bucket)}
@@ -109,9 +163,9 @@ def main() -> None:
     watcher.start()
     load_json = folder / "load.json"
     try:
-        subprocess.run([sys.executable, str(ROOT / "benchmarks/bench_load.py"), "--mode", "livecall", "--store", args.store,
-                        "--concurrent", str(args.concurrent), "--duration", str(args.duration), "--hold", str(args.hold),
-                        "--json", str(load_json)], env=env, cwd=ROOT, check=False)
+        subprocess.run(load_args(args, args.store, load_json), env=env, cwd=ROOT, check=False)
+        # The load's service is gone: nothing uploads any more, so the last samples say what
+        # was left in the backlog when it stopped.
     finally:
         done.set()
         watcher.join(30)
@@ -133,7 +187,10 @@ def main() -> None:
         "samples": [{k: v for k, v in s.items() if k != "lags"} for s in useful],
         "load": json.loads(load_json.read_text()) if load_json.exists() else None,
     }
-    print(json.dumps({k: v for k, v in result.items() if k not in ("samples", "load")}, indent=2))
+    result["baseline"] = baseline
+    print(json.dumps({k: v for k, v in result.items() if k not in ("samples", "load", "baseline")}, indent=2))
+    if baseline is not None:
+        print(side_by_side(baseline, result))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2, default=str))
 
