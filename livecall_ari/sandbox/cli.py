@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import click
 
@@ -40,15 +41,17 @@ def down(app: App) -> None:
 
 
 @sandbox.command()
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON object (with the phones' passwords).")
+@click.option("--show-passwords", is_flag=True,
+              help="Print the phones' passwords even when the output is not a terminal (a log, a pipe).")
 @click.pass_obj
-def status(app: App, as_json: bool) -> None:
+def status(app: App, as_json: bool, show_passwords: bool) -> None:
     """ARI URL, SIP addresses and the endpoints' credentials."""
     info = _sandbox(app).status()
     if as_json:
         click.echo(json.dumps(info, indent=2))
     else:
-        _print_status(info)
+        _print_status(info, show_passwords)
 
 
 @sandbox.command()
@@ -97,7 +100,10 @@ def call_(app: App, number: str, agent: str, hold: float) -> None:
         raise click.ClickException(f"{agent} -> {number}: failed: {result.errors.strip()[-300:]}")
 
 
-def _print_status(info: dict[str, object]) -> None:
+def _print_status(info: dict[str, object], show_passwords: bool = False) -> None:
+    """The sandbox's addresses and phones. The phones' passwords go to a terminal only (or with
+    ``show_passwords``): not into a CI log or a file the output is sent to."""
+    shown = show_passwords or sys.stdout.isatty()
     running = info["running"]
     assert isinstance(running, dict)
     click.echo(f"  pbx:  {'running' if running['pbx'] else 'stopped'}   pstn: {'running' if running['pstn'] else 'stopped'}")
@@ -106,8 +112,12 @@ def _print_status(info: dict[str, object]) -> None:
     endpoints = info["endpoints"]
     assert isinstance(endpoints, list)
     for e in endpoints:
-        click.echo(f"  endpoint {e['name']:<5} {e['label']:<18} user {e['username']}  password {e['password']}")
+        password = e["password"] if shown else "(hidden)"
+        click.echo(f"  endpoint {e['name']:<5} {e['label']:<18} user {e['username']}  password {password}")
     click.echo(f"  CDRs: {info['cdr_csv']}")
+    if not shown:
+        click.echo("  The phones' passwords are hidden as this output is not a terminal: "
+                   "`livecall sandbox status --show-passwords` (or --json) prints them.")
 
 
 commands: list[click.Command] = [sandbox]

@@ -180,6 +180,14 @@ def test_sandbox_status_shows_phones_but_no_service_secret(tmp_path: Path, initi
         assert_no_secret(result.stdout + result.stderr, initialised)
     info = json.loads(run(tmp_path, "sandbox", "status", "--json", LIVECALL_SANDBOX_DIR=str(sandbox)).stdout)
     assert info["running"] == {"pbx": False, "pstn": False} or not any(info["running"].values())
+    # The phones' passwords go to a terminal, not to a log or a pipe (CI's log is one), unless asked.
+    phones = {e["name"]: e["password"] for e in info["endpoints"]}
+    assert phones and all(len(p) >= 12 for p in phones.values())
+    piped = run(tmp_path, "sandbox", "status", LIVECALL_SANDBOX_DIR=str(sandbox)).stdout
+    assert "password (hidden)" in piped and "--show-passwords" in piped
+    assert not any(p in piped for p in phones.values())
+    shown = run(tmp_path, "sandbox", "status", "--show-passwords", LIVECALL_SANDBOX_DIR=str(sandbox)).stdout
+    assert all(f"password {p}" in shown for p in phones.values())
 
 
 def test_doctor_warns_about_everything_exposed_and_prints_no_secret(tmp_path: Path, initialised: dict[str, str]) -> None:
