@@ -136,7 +136,8 @@ def routes(portal: Portal) -> list[BaseRoute]:
 
         def work() -> dict[str, Any]:
             keys = recording_keys(settings) if recording_key_path(settings).exists() else None
-            data = gather(portal.app.database(), str(row.number), lambda c, purpose: call_basis(settings, c, purpose))
+            data = gather(portal.app.database(), str(row.number), lambda c, purpose: call_basis(settings, c, purpose),
+                          settings.organisation.id)
             return export(data, out, row, keys, settings.organisation.name, contact, portal.clock(), ctx.viewer.username,
                           folder=RecordingsFolder.from_settings(settings), objects=store_from_settings(settings))
 

@@ -233,8 +233,9 @@ def _mentions(texts: Iterable[str]) -> peewee.Expression | None:
     return condition
 
 
-def entries_about(subjects: Iterable[str], texts: Iterable[str]) -> list[ChainEntry]:
-    """Entries whose subject is one of ``subjects`` or that mention one of ``texts``."""
+def entries_about(subjects: Iterable[str], texts: Iterable[str], organisation: str | None = None) -> list[ChainEntry]:
+    """Entries whose subject is one of ``subjects`` or that mention one of ``texts``; with
+    ``organisation``, only those its services wrote (or from before the column, ``""``)."""
     subject_list = list(subjects)
     condition = _mentions(texts)
     if subject_list:
@@ -242,12 +243,16 @@ def entries_about(subjects: Iterable[str], texts: Iterable[str]) -> list[ChainEn
         condition = by_subject if condition is None else (condition | by_subject)
     if condition is None:
         return []
+    if organisation:
+        condition = condition & AuditEntry.organisation.in_([organisation, ""])
     query = AuditEntry.select().where(condition & (AuditEntry.redacted == False)).order_by(AuditEntry.seq)  # noqa: E712
     return [_entry(r) for r in query]
 
 
-def redact_mentions(texts: Iterable[str], actor: str, details: Mapping[str, Any]) -> list[int]:
-    """Blank the subject and details (and the salt) of entries that mention any of ``texts``.
+def redact_mentions(texts: Iterable[str], actor: str, details: Mapping[str, Any],
+                    organisation: str | None = None) -> list[int]:
+    """Blank the subject and details (and the salt) of entries that mention any of ``texts``
+    (with ``organisation``, only entries its services wrote or from before the column).
 
     The content hash stays, so the chain still verifies; in the same transaction an
     ``erasure.redact`` entry names the sequence numbers blanked, which is what verify accepts.
@@ -255,6 +260,8 @@ def redact_mentions(texts: Iterable[str], actor: str, details: Mapping[str, Any]
     condition = _mentions(texts)
     if condition is None:
         return []
+    if organisation:
+        condition = condition & AuditEntry.organisation.in_([organisation, ""])
     db = _database()
     with _write_lock(db):
         seqs = [int(r.seq) for r in AuditEntry.select(AuditEntry.seq).where(condition & (AuditEntry.redacted == False))]  # noqa: E712

@@ -102,7 +102,8 @@ def dsar_export(app: App, number: str, out: Path, request_id: int | None, by: st
         # Sealed recordings open with the key file whenever there is one (encryption may have
         # been switched off since); without one, a sealed file is an error that names the file.
         keys = recording_keys(app.settings) if recording_key_path(app.settings).exists() else None
-        data = gather(db, e164, lambda call_id, purpose: call_basis(app.settings, call_id, purpose))
+        data = gather(db, e164, lambda call_id, purpose: call_basis(app.settings, call_id, purpose),
+                      app.settings.organisation.id)
         p = app.settings.protection
         contact = ", ".join(x for x in (p.dpo_name, p.dpo_email, p.dpo_phone) if x)
         manifest = export(data, out, request, keys, app.settings.organisation.name, contact, now(), actor,

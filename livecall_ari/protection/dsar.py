@@ -30,8 +30,8 @@ from livecall_ari.protection.core import BASIS_TITLES, dsar_deadline
 from livecall_ari.protection.crypto import KeyRing, plaintext_chunks
 from livecall_ari.protection.models import DsarRequest
 from livecall_ari.protection.registry import (
-    linked_files, linked_tables, match, number_forms, personal_tables, q, recording_linked_tables, select_rows,
-    subject_calls,
+    linked_files, linked_tables, number_forms, personal_tables, q, recording_linked_tables, select_rows,
+    subject_calls, subject_where,
 )
 from livecall_ari.objects.services import fetch_to, object_of
 from livecall_ari.objects.store import Store, StoreError
@@ -55,17 +55,21 @@ class SubjectData:
         return self.tables.get("recordings", ("", []))[1]
 
 
-def gather(db: peewee.Database, e164: str, call_basis: Callable[[str, str], tuple[str, str]]) -> SubjectData:
-    """Every row about ``e164``; ``call_basis(call_id, purpose)`` adds each call's lawful basis."""
+def gather(db: peewee.Database, e164: str, call_basis: Callable[[str, str], tuple[str, str]],
+           organisation: str | None = None) -> SubjectData:
+    """Every row about ``e164``; ``call_basis(call_id, purpose)`` adds each call's lawful basis.
+    With ``organisation`` (its ``[organisation] id``), only what is that organisation's: another
+    organisation sharing the database is another controller, whose rows are not this one's to
+    disclose (registry.owned)."""
     data = SubjectData(e164)
     for table in personal_tables(db):
-        where, params = match(table, e164, db.param)
+        where, params = subject_where(db, table, e164, organisation)
         rows = select_rows(db, table.table, where, params)
         if table.table == "gate_decisions":
             for row in rows:
                 row["lawful_basis"], row["lawful_basis_source"] = call_basis(str(row["call_id"]), str(row["purpose"]))
         data.tables[table.table] = (table.title, rows)
-    data.call_ids = subject_calls(db, e164)
+    data.call_ids = subject_calls(db, e164, organisation)
     if data.call_ids:
         marks = ", ".join([db.param] * len(data.call_ids))
         for name in linked_tables(db):
@@ -84,7 +88,7 @@ def gather(db: peewee.Database, e164: str, call_basis: Callable[[str, str], tupl
     subjects += [audit.subject_for_recording(r["id"]) for r in data.recordings]
     subjects += [audit.subject_for_call(c) for c in data.call_ids]
     texts = [json.dumps(f) for f in number_forms(e164)] + [f'"call_id":{json.dumps(c)}' for c in data.call_ids]
-    data.access_log = [audit.as_dict(e) for e in audit.entries_about(subjects, texts)]
+    data.access_log = [audit.as_dict(e) for e in audit.entries_about(subjects, texts, organisation)]
     data.linked_audio = [path for _table, _column, path in linked_files(db, data.call_ids)]
     return data
 

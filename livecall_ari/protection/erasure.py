@@ -41,8 +41,8 @@ from livecall_ari.protection.core import canonical, key_fingerprint, keyed_hash,
 from livecall_ari.protection.mentions import like_pattern, replace_mentions
 from livecall_ari.protection.models import DsarRequest, ErasureJob, LegalHoldRecord, Suppression
 from livecall_ari.protection.registry import (
-    OWN_TABLES, columns, delete_recording_linked, execute, is_text, linked_files, match, number_forms, personal_tables, pk,
-    q, row_id, subject_calls,
+    OWN_TABLES, columns, delete_recording_linked, execute, is_text, linked_files, number_forms, owned, personal_tables, pk,
+    q, row_id, subject_calls, subject_where,
 )
 from livecall_ari.screening.numbers import NumberParser
 from livecall_ari.screening.store import ScreeningStore
@@ -83,6 +83,17 @@ class Erasure:
         self.organisation_id = organisation_id
         self.stage = stage or (lambda _s: None)
 
+    @property
+    def scope(self) -> str | None:
+        """Whose rows this erasure reaches: its organisation's (registry.owned); every row when
+        it has no ``organisation_id``."""
+        return self.organisation_id or None
+
+    def _ours(self, model: type[peewee.Model]) -> Any:
+        """A model's rows that are this organisation's or from before the column (``""``)."""
+        field = model._meta.fields["organisation"]
+        return field.in_([self.organisation_id, ""]) if self.organisation_id else peewee.SQL("1 = 1")
+
     def run(self, e164: str, at: dt.datetime) -> ErasureResult:
         number_hash = keyed_hash(self.key, e164)
         forms = number_forms(e164)
@@ -115,10 +126,10 @@ class Erasure:
     def _check_holds(self, e164: str, forms: tuple[str, ...]) -> None:
         from livecall_ari.recording.models import Recording
 
-        calls = subject_calls(self.db, e164)
-        recordings = [str(row_id(r)) for r in Recording.select(pk(Recording)).where(Recording.number.in_(forms))]
+        calls = subject_calls(self.db, e164, self.scope)
+        recordings = [str(row_id(r)) for r in Recording.select(pk(Recording)).where(Recording.number.in_(forms) & self._ours(Recording))]
         holds = list(LegalHoldRecord.select().where(
-            LegalHoldRecord.released_at.is_null() & (
+            LegalHoldRecord.released_at.is_null() & self._ours(LegalHoldRecord) & (
                 ((LegalHoldRecord.kind == "number") & LegalHoldRecord.target.in_(forms))
                 | ((LegalHoldRecord.kind == "call") & LegalHoldRecord.target.in_(calls or [""]))
                 | ((LegalHoldRecord.kind == "recording") & LegalHoldRecord.target.in_(recordings or [""]))
@@ -148,14 +159,14 @@ class Erasure:
         from livecall_ari.recording.models import Recording, RecordingPause
 
         with self.db.atomic():
-            rows = list(Recording.select().where(Recording.number.in_(forms)))
+            rows = list(Recording.select().where(Recording.number.in_(forms) & self._ours(Recording)))
             counts = {"recordings": len(rows), "files_deleted": 0, "bytes_deleted": 0, "files_already_gone": 0}
             for row in rows:
                 if not row.file:
                     continue
                 self._delete_files(str(row.file), f"erase recording of call {row.call_id}", counts, row_file=True)
             # Monitoring recordings and other audio of the number's calls named by linked tables.
-            for table, column, name in linked_files(self.db, subject_calls(self.db, e164)):
+            for table, column, name in linked_files(self.db, subject_calls(self.db, e164, self.scope)):
                 self._delete_files(name, f"erase the file {table}.{column} names", counts)
                 execute(self.db, f"UPDATE {q(table)} SET {q(column)} = NULL WHERE {q(column)} = {self.db.param}", [name])
             ids = [row_id(r) for r in rows]
@@ -188,7 +199,8 @@ class Erasure:
     def _exports(self, job: ErasureJob, e164: str, forms: tuple[str, ...], at: dt.datetime) -> None:
         with self.db.atomic():
             deleted = 0
-            for row in DsarRequest.select().where(DsarRequest.number.in_(forms) & DsarRequest.export_file.is_null(False)):
+            for row in DsarRequest.select().where(DsarRequest.number.in_(forms) & DsarRequest.export_file.is_null(False)
+                                                  & self._ours(DsarRequest)):
                 path = Path(str(row.export_file))
                 if path.exists():
                     path.unlink()
@@ -203,7 +215,7 @@ class Erasure:
             for table in personal_tables(self.db):
                 if table.on_erase == "recordings":
                     continue
-                where, params = match(table, e164, param)
+                where, params = subject_where(self.db, table, e164, self.scope)
                 if table.on_erase == "delete":
                     cursor = execute(self.db, f"DELETE FROM {q(table.table)} WHERE {where}", params)
                     counts[f"{table.table}_deleted"] = cursor.rowcount
@@ -220,23 +232,27 @@ class Erasure:
         param = self.db.param
         with self.db.atomic():
             for table in sorted(set(self.db.get_tables()) - OWN_TABLES):
+                # Another organisation's rows keep their mentions (registry.owned).
+                mine, more = owned(self.db, table, self.scope)
                 for column in columns(self.db, table):
                     if not is_text(column):
                         continue
                     c = q(column.name)
-                    cursor = execute(self.db, f"SELECT DISTINCT {c} FROM {q(table)} WHERE {c} LIKE {param}", [like_pattern(e164)])
+                    cursor = execute(self.db, f"SELECT DISTINCT {c} FROM {q(table)} WHERE {c} LIKE {param} AND {mine}",
+                                     [like_pattern(e164), *more])
                     for (value,) in cursor.fetchall():
                         # Each mention replaced whole, never a part of a longer number (mentions.py).
                         new = replace_mentions(str(value), e164, job.pseudonym, self.parser.parse)
                         if new == value:
                             continue
-                        updated = execute(self.db, f"UPDATE {q(table)} SET {c} = {param} WHERE {c} = {param}", [new, value])
+                        updated = execute(self.db, f"UPDATE {q(table)} SET {c} = {param} WHERE {c} = {param} AND {mine}",
+                                          [new, value, *more])
                         counts[f"{table}.{column.name}"] = counts.get(f"{table}.{column.name}", 0) + updated.rowcount
             self._mark(job, "text", counts)
 
     def _audit(self, job: ErasureJob, e164: str, forms: tuple[str, ...], at: dt.datetime) -> None:
         with self.db.atomic():
-            seqs = audit.redact_mentions(forms, self.actor, {"erasure_job": job.id})
+            seqs = audit.redact_mentions(forms, self.actor, {"erasure_job": job.id}, self.scope)
             self._mark(job, "audit", {"audit_entries_redacted": len(seqs)})
 
     def _certificate(self, job: ErasureJob, e164: str, forms: tuple[str, ...], at: dt.datetime) -> None:

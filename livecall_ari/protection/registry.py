@@ -137,15 +137,56 @@ def select_rows(db: peewee.Database, table: str, where: str, params: Iterable[An
     return [{n: plain(v) for n, v in zip(names, row)} for row in cursor.fetchall()]
 
 
-def subject_calls(db: peewee.Database, e164: str) -> list[str]:
-    """Call ids of the number's calls, leaving out any call id also used with another (valid) number."""
+def owned(db: peewee.Database, table: str, organisation: str | None) -> tuple[str, list[Any]]:
+    """SQL condition on ``table`` leaving out the rows of another organisation (services of
+    several organisations may share a database; each is a controller of its own data, so a
+    subject access export or an erasure for one never reaches the other's rows):
+
+    - a table with an ``organisation`` column: this organisation's rows and those from before
+      the column (``""``), as the portal shows them;
+    - else a table with a ``call_id``: every row but those of another organisation's calls (its
+      gate decision says whose): a row whose call nothing names (a CDR of a call that never
+      passed the gate) stays in, as nothing says it is someone else's;
+    - else a table with an integer ``recording`` (coaching comments, scorecards): every row but
+      those about another organisation's recordings;
+    - else every row.
+
+    ``organisation`` None (or empty): every row, as before organisations shared databases."""
+    if not organisation:
+        return "1 = 1", []
+    p = db.param
+    names = {c.name for c in columns(db, table)}
+    if "organisation" in names:
+        return f"{q('organisation')} IN ({p}, {p})", [organisation, ""]
+    tables = db.get_tables()
+    if "call_id" in names and "gate_decisions" in tables:
+        return (f"({q('call_id')} IS NULL OR {q('call_id')} NOT IN (SELECT {q('call_id')} FROM {q('gate_decisions')} "
+                f"WHERE {q('call_id')} IS NOT NULL AND {q('organisation')} NOT IN ({p}, {p})))", [organisation, ""])
+    recording = [c for c in columns(db, table) if c.name == "recording" and not is_text(c)]
+    if recording and "recordings" in tables and table != "recordings":
+        # What is kept about a recording (coaching comments, scorecards) is its call's organisation's.
+        return (f"({q('recording')} IS NULL OR {q('recording')} NOT IN (SELECT {q('id')} FROM {q('recordings')} "
+                f"WHERE {q('organisation')} NOT IN ({p}, {p})))", [organisation, ""])
+    return "1 = 1", []
+
+
+def subject_where(db: peewee.Database, table: PersonalTable, e164: str, organisation: str | None) -> tuple[str, list[Any]]:
+    """``table``'s rows about the number that are ``organisation``'s (:func:`owned`)."""
+    where, params = match(table, e164, db.param)
+    mine, more = owned(db, table.table, organisation)
+    return f"({where}) AND {mine}", [*params, *more]
+
+
+def subject_calls(db: peewee.Database, e164: str, organisation: str | None = None) -> list[str]:
+    """Call ids of the number's calls (``organisation``'s only, when given), leaving out any
+    call id also used with another (valid) number."""
     param = db.param
     ids: set[str] = set()
     others: set[str] = set()
     for table in personal_tables(db):
         if not any(c.name == "call_id" for c in columns(db, table.table)):
             continue
-        where, params = match(table, e164, param)
+        where, params = subject_where(db, table, e164, organisation)
         for row in select_rows(db, table.table, where, params):
             if row.get("call_id"):
                 ids.add(str(row["call_id"]))
