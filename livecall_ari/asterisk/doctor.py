@@ -156,6 +156,9 @@ async def run_checks(app: App) -> list[Check]:
     from livecall_ari.protection.privacy import organisation_check  # PECR reg 24: who is calling
 
     checks.append(organisation_check(s))
+    from livecall_ari.protection.retention import organisations_check  # whose rows retention and erasure reach
+
+    checks.append(organisations_check(app))
     from livecall_ari.objects.checks import storage_checks  # the store and the upload backlog ([storage])
 
     checks += storage_checks(app)

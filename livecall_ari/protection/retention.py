@@ -26,6 +26,8 @@ from livecall_ari.recording.paths import RecordingsFolder
 if TYPE_CHECKING:
     from peewee import Database
 
+    from livecall_ari.asterisk.checks import Check
+
     from livecall_ari.app import App
 
 HOLD_KINDS = ("number", "call", "recording")
@@ -53,10 +55,11 @@ def active_holds() -> list[LegalHold]:
     return [LegalHold(int(r.id), str(r.kind), str(r.target), str(r.reason)) for r in rows]
 
 
-def _recordings() -> list[RetainedRecord]:
+def _recordings(organisation: str) -> list[RetainedRecord]:
     from livecall_ari.recording.models import Recording
 
-    rows = Recording.select().where(Recording.state.not_in(["recording", "deleted"]))
+    rows = Recording.select().where(Recording.state.not_in(["recording", "deleted"])
+                                    & Recording.organisation.in_([organisation, ""]))
     found = []
     for r in rows:
         tags = tuple(t.strip().lower() for t in str(r.tags or "").split(",") if t.strip())
@@ -75,7 +78,7 @@ def _calls(app: "App") -> list[RetainedRecord]:
     policy = basis_policy(app.settings)
     changed = {str(r.call_id): str(r.basis) for r in CallLawfulBasis.select()}
     found = []
-    for r in GateDecision.select():
+    for r in GateDecision.select().where(GateDecision.organisation.in_([app.settings.organisation.id, ""])):
         decided = from_db(r.decided_at)
         assert decided is not None
         basis = changed.get(str(r.call_id)) or policy.basis_for(str(r.purpose))
@@ -100,7 +103,9 @@ def run_retention(app: "App", now: dt.datetime, *, dry_run: bool, actor: str) ->
 
     db = app.database()
     policy = retention_policy(app.settings)
-    verdicts = retention_plan(_recordings() + _calls(app), policy, active_holds(), now)
+    # This organisation's rules for its own rows only: another organisation sharing the database
+    # keeps its data as its own rules say (docs/data-protection.md).
+    verdicts = retention_plan(_recordings(app.settings.organisation.id) + _calls(app), policy, active_holds(), now)
     folder = RecordingsFolder.from_settings(app.settings)
     from livecall_ari.objects.plugin import store_from_settings
     from livecall_ari.objects.services import delete_objects
@@ -165,3 +170,38 @@ def release_hold(hold_id: int, by: str, at: dt.datetime) -> LegalHoldRecord:
         LegalHoldRecord.update(released_at=to_db(at), released_by=by).where(LegalHoldRecord.id == hold_id).execute()
         audit.append(by, "legal_hold.remove", f"{row.kind}:{row.target}", {"hold": hold_id}, at=at)
     return row
+
+
+# An organisation id with no new call for this long is probably no service's any more (an
+# [organisation] id changed): its rows are then reached by no retention run.
+STALE_ORGANISATION = dt.timedelta(days=30)
+
+
+def organisations_check(app: "App", now: dt.datetime | None = None) -> "Check":
+    """Which organisations' calls the database holds: retention, subject access and erasure here
+    reach only this organisation's. A warning when another id has had no call for
+    :data:`STALE_ORGANISATION` (an old id of this installation, whose rows nothing deletes)."""
+    import peewee
+
+    from livecall_ari.asterisk.checks import Check
+    from livecall_ari.gate.models import GateDecision
+
+    ours = app.settings.organisation.id
+    now = now or dt.datetime.now(dt.timezone.utc)
+    try:
+        rows = execute(app.database(), f"SELECT {q('organisation')}, COUNT(*), MAX({q('decided_at')}) "
+                                       f"FROM {q(GateDecision._meta.table_name)} GROUP BY {q('organisation')}").fetchall()
+    except peewee.PeeweeException as exc:
+        return Check("organisations", False, f"cannot read the calls' organisations: {exc}")
+    others = [(str(org), int(n), from_db(last)) for org, n, last in rows if org not in (ours, "")]
+    if not others:
+        return Check("organisations", True, f"every call in the database is this organisation's ({ours!r})")
+    listed = ", ".join(f"{org!r} ({n} calls)" for org, n, _ in others)
+    stale = [org for org, _, last in others if last is None or now - last > STALE_ORGANISATION]
+    detail = (f"the database also holds calls of {listed}: retention, subject access and erasure here reach "
+              f"only {ours!r}'s")
+    if stale:
+        detail += (f"; {', '.join(repr(o) for o in stale)} had no call for {STALE_ORGANISATION.days} days: if it is an "
+                   f"earlier [organisation] id of this installation, no retention run reaches its rows "
+                   f"(set the id back, or move its rows to {ours!r})")
+    return Check("organisations", not stale, detail, warning=bool(stale))

@@ -1,7 +1,8 @@
 """Organisations sharing one database (each its own `[organisation] id`) are separate
 controllers: a subject access export for one holds none of the other's rows about the same
-number, and an erasure for one leaves the other's rows and audio alone. Real SQLite, real
-files; the other organisation's rows are written as its service writes them."""
+number, an erasure or a retention run for one leaves the other's rows and audio alone, and
+doctor says so. Real SQLite (or PostgreSQL), real files; the other organisation's rows are
+written as its service writes them."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Iterator
 import pytest
 
 from livecall_ari.app import App
+from livecall_ari.asterisk.checks import Check
 from livecall_ari.charges.models import CdrRow
 from livecall_ari.gate.models import GateDecision
 from livecall_ari.portal.models import CoachingComment
@@ -20,7 +22,7 @@ from livecall_ari.protection.crypto import erasure_key
 from livecall_ari.protection.dsar import gather
 from livecall_ari.protection.models import AuditEntry
 from livecall_ari.protection.erasure import Erasure
-from livecall_ari.protection.retention import add_hold
+from livecall_ari.protection.retention import add_hold, organisations_check, run_retention
 from livecall_ari.recording.models import NoticeEvent, Recording
 from livecall_ari.recording.paths import RecordingsFolder
 from livecall_ari.screening.models import ObjectionRecord
@@ -106,3 +108,35 @@ def test_an_erasure_leaves_the_other_organisations_rows_and_audio(app: App, tmp_
     assert not their_entry.redacted and ALICE in their_entry.subject
     comments = {c.recording: c.text for c in CoachingComment.select()}
     assert comments == {other.recording_id: "caller on 02079460018 asked for a callback"}
+
+
+def test_retention_deletes_only_this_organisations_rows_by_its_rules(tmp_path: Path) -> None:
+    app = make_app(tmp_path, 'retention = ["recordings/*=30", "calls/*=30"]')
+    try:
+        now = dt.datetime.now(dt.timezone.utc)
+        ours = add_person(app, tmp_path, ALICE, 1, started=now - dt.timedelta(days=100))
+        other = add_person(app, tmp_path, ALICE, 2, started=now - dt.timedelta(days=100))
+        GateDecision.update(organisation=OTHER).where(GateDecision.call_id == other.call_id).execute()
+        Recording.update(organisation=OTHER).where(Recording.call_id == other.call_id).execute()
+
+        assert run_retention(app, now, dry_run=False, actor="test").deleted_counts() == {"recordings": 1, "calls": 1}
+        assert not ours.audio.exists() and other.audio.read_bytes() == other.audio_bytes
+        assert [r.call_id for r in GateDecision.select()] == [other.call_id]
+        assert [(r.call_id, r.state) for r in Recording.select()] == [(other.call_id, "complete")]
+    finally:
+        app.close()
+
+
+def test_doctor_says_whose_rows_these_tools_reach_and_warns_of_an_abandoned_organisation_id(app: App, tmp_path: Path) -> None:
+    now = dt.datetime.now(dt.timezone.utc)
+    assert organisations_check(app, now) == Check("organisations", True, "every call in the database is this organisation's ('default')")
+    add_person(app, tmp_path, ALICE, 1, started=now)
+    other = add_person(app, tmp_path, ALICE, 2, started=now - dt.timedelta(days=3))
+    GateDecision.update(organisation=OTHER).where(GateDecision.call_id == other.call_id).execute()
+    shared = organisations_check(app, now)
+    assert shared.ok and not shared.warning
+    assert shared.detail == ("the database also holds calls of 'other-org' (1 calls): retention, subject access and "
+                             "erasure here reach only 'default''s")
+    # Forty days later with no call of the other id: perhaps this installation's own old id.
+    later = organisations_check(app, now + dt.timedelta(days=40))
+    assert not later.ok and later.warning and "'other-org' had no call for 30 days" in later.detail
