@@ -32,6 +32,7 @@ from livecall_ari.protection.core import (
 )
 from livecall_ari.protection.anchors import Anchor, check_anchors, check_macs, entry_mac, head_mac, keyed_from, parse_anchors
 from livecall_ari.protection.models import AuditEntry, AuditHead
+from livecall_ari.protection.registry import of_organisation
 
 UTC = dt.timezone.utc
 REDACTED = "[erased]"
@@ -243,8 +244,7 @@ def entries_about(subjects: Iterable[str], texts: Iterable[str], organisation: s
         condition = by_subject if condition is None else (condition | by_subject)
     if condition is None:
         return []
-    if organisation:
-        condition = condition & AuditEntry.organisation.in_([organisation, ""])
+    condition = condition & of_organisation(AuditEntry.organisation, organisation)
     query = AuditEntry.select().where(condition & (AuditEntry.redacted == False)).order_by(AuditEntry.seq)  # noqa: E712
     return [_entry(r) for r in query]
 
@@ -260,8 +260,7 @@ def redact_mentions(texts: Iterable[str], actor: str, details: Mapping[str, Any]
     condition = _mentions(texts)
     if condition is None:
         return []
-    if organisation:
-        condition = condition & AuditEntry.organisation.in_([organisation, ""])
+    condition = condition & of_organisation(AuditEntry.organisation, organisation)
     db = _database()
     with _write_lock(db):
         seqs = [int(r.seq) for r in AuditEntry.select(AuditEntry.seq).where(condition & (AuditEntry.redacted == False))]  # noqa: E712

@@ -41,7 +41,7 @@ from livecall_ari.protection.core import canonical, key_fingerprint, keyed_hash,
 from livecall_ari.protection.mentions import like_pattern, replace_mentions
 from livecall_ari.protection.models import DsarRequest, ErasureJob, LegalHoldRecord, Suppression
 from livecall_ari.protection.registry import (
-    OWN_TABLES, columns, delete_recording_linked, execute, is_text, linked_files, number_forms, owned, personal_tables, pk,
+    OWN_TABLES, columns, delete_recording_linked, execute, is_text, linked_files, number_forms, of_organisation, owned, personal_tables, pk,
     q, row_id, subject_calls, subject_where,
 )
 from livecall_ari.screening.numbers import NumberParser
@@ -79,20 +79,16 @@ class Erasure:
         self.screening = screening
         self.actor = actor
         self.organisation = organisation
-        # The [organisation] id its job is filed under (organisations may share a database).
+        # The [organisation] id its job is filed under, and whose rows it reaches (registry.owned:
+        # organisations may share a database); "" reaches every row.
         self.organisation_id = organisation_id
         self.stage = stage or (lambda _s: None)
 
-    @property
-    def scope(self) -> str | None:
-        """Whose rows this erasure reaches: its organisation's (registry.owned); every row when
-        it has no ``organisation_id``."""
-        return self.organisation_id or None
+    def _recordings_of(self, forms: tuple[str, ...]) -> Any:
+        """The number's recordings that are this organisation's."""
+        from livecall_ari.recording.models import Recording
 
-    def _ours(self, model: type[peewee.Model]) -> Any:
-        """A model's rows that are this organisation's or from before the column (``""``)."""
-        field = model._meta.fields["organisation"]
-        return field.in_([self.organisation_id, ""]) if self.organisation_id else peewee.SQL("1 = 1")
+        return Recording.number.in_(forms) & of_organisation(Recording.organisation, self.organisation_id)
 
     def run(self, e164: str, at: dt.datetime) -> ErasureResult:
         number_hash = keyed_hash(self.key, e164)
@@ -126,10 +122,10 @@ class Erasure:
     def _check_holds(self, e164: str, forms: tuple[str, ...]) -> None:
         from livecall_ari.recording.models import Recording
 
-        calls = subject_calls(self.db, e164, self.scope)
-        recordings = [str(row_id(r)) for r in Recording.select(pk(Recording)).where(Recording.number.in_(forms) & self._ours(Recording))]
+        calls = subject_calls(self.db, e164, self.organisation_id)
+        recordings = [str(row_id(r)) for r in Recording.select(pk(Recording)).where(self._recordings_of(forms))]
         holds = list(LegalHoldRecord.select().where(
-            LegalHoldRecord.released_at.is_null() & self._ours(LegalHoldRecord) & (
+            LegalHoldRecord.released_at.is_null() & of_organisation(LegalHoldRecord.organisation, self.organisation_id) & (
                 ((LegalHoldRecord.kind == "number") & LegalHoldRecord.target.in_(forms))
                 | ((LegalHoldRecord.kind == "call") & LegalHoldRecord.target.in_(calls or [""]))
                 | ((LegalHoldRecord.kind == "recording") & LegalHoldRecord.target.in_(recordings or [""]))
@@ -159,14 +155,14 @@ class Erasure:
         from livecall_ari.recording.models import Recording, RecordingPause
 
         with self.db.atomic():
-            rows = list(Recording.select().where(Recording.number.in_(forms) & self._ours(Recording)))
+            rows = list(Recording.select().where(self._recordings_of(forms)))
             counts = {"recordings": len(rows), "files_deleted": 0, "bytes_deleted": 0, "files_already_gone": 0}
             for row in rows:
                 if not row.file:
                     continue
                 self._delete_files(str(row.file), f"erase recording of call {row.call_id}", counts, row_file=True)
             # Monitoring recordings and other audio of the number's calls named by linked tables.
-            for table, column, name in linked_files(self.db, subject_calls(self.db, e164, self.scope)):
+            for table, column, name in linked_files(self.db, subject_calls(self.db, e164, self.organisation_id)):
                 self._delete_files(name, f"erase the file {table}.{column} names", counts)
                 execute(self.db, f"UPDATE {q(table)} SET {q(column)} = NULL WHERE {q(column)} = {self.db.param}", [name])
             ids = [row_id(r) for r in rows]
@@ -200,7 +196,7 @@ class Erasure:
         with self.db.atomic():
             deleted = 0
             for row in DsarRequest.select().where(DsarRequest.number.in_(forms) & DsarRequest.export_file.is_null(False)
-                                                  & self._ours(DsarRequest)):
+                                                  & of_organisation(DsarRequest.organisation, self.organisation_id)):
                 path = Path(str(row.export_file))
                 if path.exists():
                     path.unlink()
@@ -215,7 +211,7 @@ class Erasure:
             for table in personal_tables(self.db):
                 if table.on_erase == "recordings":
                     continue
-                where, params = subject_where(self.db, table, e164, self.scope)
+                where, params = subject_where(self.db, table, e164, self.organisation_id)
                 if table.on_erase == "delete":
                     cursor = execute(self.db, f"DELETE FROM {q(table.table)} WHERE {where}", params)
                     counts[f"{table.table}_deleted"] = cursor.rowcount
@@ -233,7 +229,7 @@ class Erasure:
         with self.db.atomic():
             for table in sorted(set(self.db.get_tables()) - OWN_TABLES):
                 # Another organisation's rows keep their mentions (registry.owned).
-                mine, more = owned(self.db, table, self.scope)
+                mine, more = owned(self.db, table, self.organisation_id)
                 for column in columns(self.db, table):
                     if not is_text(column):
                         continue
@@ -252,7 +248,7 @@ class Erasure:
 
     def _audit(self, job: ErasureJob, e164: str, forms: tuple[str, ...], at: dt.datetime) -> None:
         with self.db.atomic():
-            seqs = audit.redact_mentions(forms, self.actor, {"erasure_job": job.id}, self.scope)
+            seqs = audit.redact_mentions(forms, self.actor, {"erasure_job": job.id}, self.organisation_id)
             self._mark(job, "audit", {"audit_entries_redacted": len(seqs)})
 
     def _certificate(self, job: ErasureJob, e164: str, forms: tuple[str, ...], at: dt.datetime) -> None:

@@ -155,19 +155,24 @@ def owned(db: peewee.Database, table: str, organisation: str | None) -> tuple[st
     if not organisation:
         return "1 = 1", []
     p = db.param
-    names = {c.name for c in columns(db, table)}
-    if "organisation" in names:
+    found = {c.name: c for c in columns(db, table)}
+    if "organisation" in found:
         return f"{q('organisation')} IN ({p}, {p})", [organisation, ""]
     tables = db.get_tables()
-    if "call_id" in names and "gate_decisions" in tables:
+    if "call_id" in found and "gate_decisions" in tables:
         return (f"({q('call_id')} IS NULL OR {q('call_id')} NOT IN (SELECT {q('call_id')} FROM {q('gate_decisions')} "
                 f"WHERE {q('call_id')} IS NOT NULL AND {q('organisation')} NOT IN ({p}, {p})))", [organisation, ""])
-    recording = [c for c in columns(db, table) if c.name == "recording" and not is_text(c)]
-    if recording and "recordings" in tables and table != "recordings":
+    recording = found.get("recording")
+    if recording is not None and not is_text(recording) and "recordings" in tables and table != "recordings":
         # What is kept about a recording (coaching comments, scorecards) is its call's organisation's.
         return (f"({q('recording')} IS NULL OR {q('recording')} NOT IN (SELECT {q('id')} FROM {q('recordings')} "
                 f"WHERE {q('organisation')} NOT IN ({p}, {p})))", [organisation, ""])
     return "1 = 1", []
+
+
+def of_organisation(field: Any, organisation: str | None) -> Any:
+    """:func:`owned` for a model with its own ``organisation`` column, as a peewee condition."""
+    return field.in_([organisation, ""]) if organisation else peewee.SQL("1 = 1")
 
 
 def subject_where(db: peewee.Database, table: PersonalTable, e164: str, organisation: str | None) -> tuple[str, list[Any]]:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from livecall_ari.protection import audit
 from livecall_ari.protection.core import LegalHold, RetainedRecord, RetentionVerdict, retention_plan
-from livecall_ari.protection.registry import delete_recording_linked, execute, linked_files, pk, q, row_id
+from livecall_ari.protection.registry import delete_recording_linked, execute, linked_files, of_organisation, pk, q, row_id
 from livecall_ari.protection.models import CallLawfulBasis, LegalHoldRecord, RetentionRun
 from livecall_ari.protection.services import basis_policy, retention_policy
 from livecall_ari.storage.times import from_db, to_db
@@ -59,7 +59,7 @@ def _recordings(organisation: str) -> list[RetainedRecord]:
     from livecall_ari.recording.models import Recording
 
     rows = Recording.select().where(Recording.state.not_in(["recording", "deleted"])
-                                    & Recording.organisation.in_([organisation, ""]))
+                                    & of_organisation(Recording.organisation, organisation))
     found = []
     for r in rows:
         tags = tuple(t.strip().lower() for t in str(r.tags or "").split(",") if t.strip())
@@ -78,7 +78,7 @@ def _calls(app: "App") -> list[RetainedRecord]:
     policy = basis_policy(app.settings)
     changed = {str(r.call_id): str(r.basis) for r in CallLawfulBasis.select()}
     found = []
-    for r in GateDecision.select().where(GateDecision.organisation.in_([app.settings.organisation.id, ""])):
+    for r in GateDecision.select().where(of_organisation(GateDecision.organisation, app.settings.organisation.id)):
         decided = from_db(r.decided_at)
         assert decided is not None
         basis = changed.get(str(r.call_id)) or policy.basis_for(str(r.purpose))
