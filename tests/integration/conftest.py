@@ -15,6 +15,7 @@ from typing import Iterator
 import pytest
 
 from tests.integration.harness import PostgresDatabases, SandboxInfo, Service
+from tests.integration.multi import Pbx, TwoPbxs, pbx_pair, shared_database
 
 
 @pytest.fixture(scope="session")
@@ -55,3 +56,18 @@ def make_service(sandbox: SandboxInfo) -> Iterator[object]:
         service.stop()
     if databases is not None:
         databases.drop_all()
+
+
+# Two sandbox PBXs on one shared PostgreSQL database (tests/integration/multi.py): the two-PBX
+# and object storage tests.
+
+
+@pytest.fixture(scope="module")
+def pbxs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Pbx, Pbx]]:
+    yield from pbx_pair(tmp_path_factory.mktemp("pbxs"))
+
+
+@pytest.fixture
+def pair(pbxs: tuple[Pbx, Pbx]) -> Iterator[TwoPbxs]:
+    for database in shared_database():
+        yield TwoPbxs(*pbxs, database)

@@ -63,15 +63,17 @@ class SeaweedFs:
         # Eight ports picked free one by one can be taken by another process (a second lane's
         # Asterisk, another server) before weed binds them: then weed exits, and it is tried
         # again on eight new ones.
-        for attempt in range(3):
-            self.ports = {name: _free_port() for name in ("master", "volume", "filer", "s3")}
-            self.ports.update({f"{name}.grpc": _free_port() for name in ("master", "volume", "filer", "s3")})
+        for _ in range(2):
             try:
-                return self._start()
+                return self._start_on_new_ports()
             except WeedExited:
-                if attempt == 2:
-                    raise
-        raise AssertionError("unreachable")
+                pass
+        return self._start_on_new_ports()
+
+    def _start_on_new_ports(self) -> "SeaweedFs":
+        self.ports = {name: _free_port() for name in ("master", "volume", "filer", "s3")}
+        self.ports.update({f"{name}.grpc": _free_port() for name in ("master", "volume", "filer", "s3")})
+        return self._start()
 
     def _start(self) -> "SeaweedFs":
         binary = weed_binary()

@@ -27,7 +27,7 @@ from livecall_ari.objects.checks import storage_checks
 from livecall_ari.protection.crypto import KeyRing, plaintext_chunks
 from tests.conftest import until
 from tests.integration.harness import LIVECALL, livecall
-from tests.integration.multi import Pbx, PbxService, TwoPbxs, pbx_pair, shared_database, unavailable
+from tests.integration.multi import Pbx, PbxService, TwoPbxs, unavailable
 from tests.integration.seaweed import SeaweedFs, weed_binary
 
 pytestmark = pytest.mark.sandbox
@@ -45,17 +45,6 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedFs]:
         yield weed
     finally:
         weed.stop()
-
-
-@pytest.fixture(scope="module")
-def pbxs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Pbx, Pbx]]:
-    yield from pbx_pair(tmp_path_factory.mktemp("pbxs"))
-
-
-@pytest.fixture
-def pair(pbxs: tuple[Pbx, Pbx]) -> Iterator[TwoPbxs]:
-    for database in shared_database():
-        yield TwoPbxs(*pbxs, database)
 
 
 @pytest.fixture

@@ -23,22 +23,11 @@ from livecall_ari.config import load
 from livecall_ari.screening.services import list_files
 from tests.conftest import until
 from tests.integration.harness import livecall, load_fresh_lists, open_for_marketing
-from tests.integration.multi import Pbx, PbxService, TwoPbxs, pbx_pair, shared_database
+from tests.integration.multi import PbxService, TwoPbxs
 
 pytestmark = pytest.mark.sandbox
 
 OBJECTS = "02079460902"  # the PSTN presses 2, the objection key, during the recording notice
-
-
-@pytest.fixture(scope="module")
-def pbxs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Pbx, Pbx]]:
-    yield from pbx_pair(tmp_path_factory.mktemp("pbxs"))
-
-
-@pytest.fixture
-def pair(pbxs: tuple[Pbx, Pbx]) -> Iterator[TwoPbxs]:
-    for database in shared_database():
-        yield TwoPbxs(*pbxs, database)
 
 
 @pytest.fixture
